@@ -1,0 +1,71 @@
+#include "bench/sgemm_probe.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace bs::bench {
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// 10 independent accumulators hide the FMA latency (4 cycles, 2 ports). Returns FLOPs done.
+double fma_loop(double seconds) {
+  __m256 acc[10];
+  for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  double flops = 0, t0 = now();
+  while (now() - t0 < seconds) {
+    for (int it = 0; it < 100000; ++it)
+      for (int i = 0; i < 10; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    flops += 100000.0 * 10 * 8 * 2;
+  }
+  float sink = 0;
+  for (int i = 0; i < 10; ++i) sink += _mm256_cvtss_f32(acc[i]);
+  volatile float keep = sink;  // keeps the loop from being optimised away
+  (void)keep;
+  return flops;
+}
+
+}  // namespace
+
+double sgemm_gflops(int threads, int M, int N, int K, double seconds) {
+  openblas_set_num_threads(threads);
+  std::vector<float> A(size_t(M) * K, 0.5f), B(size_t(K) * N, 0.25f), C(size_t(M) * N);
+  auto call = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f,
+                C.data(), N);
+  };
+  call();  // warm-up: thread start, page faults
+  std::vector<double> t;
+  double start = now();
+  while (now() - start < seconds || t.size() < 5) {
+    double t0 = now();
+    call();
+    t.push_back(now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
+}
+
+double fma_probe_gflops(int threads, double seconds) {
+  std::vector<double> flops(threads);
+  std::vector<std::thread> pool;
+  double t0 = now();
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&, i] { flops[i] = fma_loop(seconds); });
+  for (auto& th : pool) th.join();
+  double total = 0;
+  for (double f : flops) total += f;
+  return total / (now() - t0) / 1e9;
+}
+
+}  // namespace bs::bench

@@ -1,0 +1,15 @@
+// Same-run reference rates for the benchmarks: a plain OpenBLAS sgemm and a pure-FMA loop.
+// Each benchmark prints its own GFLOP/s next to these, measured in the same process moments
+// earlier, so ratios survive the noise of a shared 2-core machine.
+#pragma once
+
+namespace bs::bench {
+
+// GFLOP/s (2·M·N·K per call) of cblas_sgemm C(M,N) = A(M,K)·B(K,N) with `threads` OpenBLAS
+// threads, median over repeated calls filling at least `seconds`.
+double sgemm_gflops(int threads, int M, int N, int K, double seconds);
+
+// GFLOP/s of independent AVX2 FMA chains on `threads` threads: the machine's peak as seen now.
+double fma_probe_gflops(int threads, double seconds);
+
+}  // namespace bs::bench

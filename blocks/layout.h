@@ -1,0 +1,47 @@
+// The block context layout [M | H | W | X | Σ] and its attention mask.
+//
+//   M  memory: summary vectors of earlier blocks (S_max blocks × K at most), newest last
+//   H  entity/timeline header tokens (at most E)
+//   W  the last W clean tokens of the previous block
+//   X  the L tokens of this block (masked positions hold the mask id)
+//   Σ  K learned summary slots (only in the clean pass that computes this block's summary)
+//
+// Visibility: M,H,W see M,H,W; X sees M,H,W,X; Σ sees everything. Each is a prefix of the keys,
+// so it is expressed as a per-row key limit. Nothing in the prefix sees X or Σ, which is why the
+// prefix keys/values can be cached exactly across denoising steps. Σ rows get the recency bias
+// beta_h * s/(S-1) on keys in X, s = the key's sentence index within the block.
+#pragma once
+#include <span>
+
+#include "core/config.h"
+#include "core/forward.h"
+
+namespace bs {
+
+struct BlockContext {
+  const float* mem = nullptr;      // (mem_rows, C) memory vectors, newest last
+  int mem_rows = 0;                // number of memory vectors (blocks × K)
+  std::span<const int> header;     // header tokens, at most E
+  std::span<const int> window;     // overlap tokens, at most W
+  std::span<const int> block;      // the L tokens of the block (may contain the mask id)
+  std::span<const int> sentence;   // (L) sentence index within the block, or empty (all 0)
+  bool slots = false;              // append the K summary slots Σ
+};
+
+struct Segments {
+  int mem = 0, hdr = 0, win = 0, blk = 0, sum = 0;
+  int prefix() const { return mem + hdr + win; }
+  int total() const { return prefix() + blk + sum; }
+};
+
+Segments block_segments(const ModelConfig& cfg, const BlockContext& ctx);
+
+// Recency value per block token: s/(S-1) with S = max(sentence)+1, or 1 for every token when
+// the block holds one sentence (all of it is the latest sentence).
+std::vector<float> recency_values(std::span<const int> sentence, int L);
+
+// Builds the forward spec for the context; logits rows are X. Throws bs::Error when a part is
+// longer than the config allows.
+SeqSpec make_block_spec(const ModelConfig& cfg, const BlockContext& ctx);
+
+}  // namespace bs

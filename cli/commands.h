@@ -1,0 +1,14 @@
+// Subcommand registration. Each cli/cmd_*.cpp adds its subcommand(s) to the app; main() owns
+// parsing and error reporting. Handlers throw bs::Error; they never exit().
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace bs::cli {
+
+void add_corpus_command(CLI::App& app);     // corpus prepare
+void add_tokenizer_command(CLI::App& app);  // tokenizer train|encode|decode
+void add_info_command(CLI::App& app);       // info MODEL
+void add_forward_command(CLI::App& app);    // forward (runs the model on a prompt)
+void add_init_command(CLI::App& app);       // init (writes a randomly initialised checkpoint)
+
+}  // namespace bs::cli

@@ -1,0 +1,33 @@
+// Model checkpoints: one .safetensors file holding every weight (F32, names in docs/MODEL.md),
+// the tokenizer's SentencePiece model as the U8 tensor "tokenizer.model", and metadata:
+//   format = "blockscribe-checkpoint", format_version, config (TOML), tokenizer_hash,
+//   data_hash (XXH3-64 of the data section, so flipped bits are caught), plus caller extras.
+// Written to a temporary file and renamed, so a crash never leaves a half-written checkpoint.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+
+namespace bs {
+
+constexpr int kCheckpointVersion = 1;
+
+void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
+                     const Tokenizer& tok, const std::map<std::string, std::string>& extra = {});
+
+struct Checkpoint {
+  Config config;                       // as saved (all sections)
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::map<std::string, std::string> metadata;
+};
+
+// Throws bs::Error naming the file for: missing, truncated, corrupt, wrong format or version,
+// missing or mis-shaped tensors, tokenizer/vocabulary mismatch.
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace bs

@@ -1,0 +1,28 @@
+// File helpers shared by every component: whole-file reads with clear errors, atomic writes
+// (temporary file + fsync + rename, so a crash never leaves a half-written file), hashing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bs {
+
+// Reads a whole file; throws bs::Error("path", "cannot open: <reason>") when missing/unreadable.
+std::string read_file(const std::string& path);
+
+// Writes data to path atomically: path.tmp-<pid> is written, fsynced and renamed over path.
+// On failure the old file (if any) is untouched and the temporary is removed.
+void write_file_atomic(const std::string& path, std::string_view data);
+
+// 64-bit XXH3 hash of bytes, and its 16-digit lowercase hex form.
+uint64_t hash64(std::string_view data);
+std::string hex64(uint64_t h);
+
+// True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+// On false, *bad_offset (if given) receives the byte offset of the first bad sequence.
+bool valid_utf8(std::string_view s, size_t* bad_offset = nullptr);
+
+// Throws bs::Error(what, "invalid UTF-8 at byte N") unless s is valid UTF-8.
+void require_utf8(std::string_view s, const std::string& what);
+
+}  // namespace bs

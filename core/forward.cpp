@@ -1,0 +1,116 @@
+#include "core/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace bs {
+
+ForwardContext::ForwardContext(const Model& m, const kernels::Ops& ops)
+    : m_(m), ops_(ops), kc_(m.config().layers), vc_(m.config().layers) {}
+
+void ForwardContext::reserve(int T, int n) {
+  const ModelConfig& c = m_.config();
+  const size_t C = size_t(c.d);
+  if (T > cap_rows_) {
+    // Grow the caches, keeping the rows already computed.
+    for (int l = 0; l < c.layers; ++l) {
+      kc_[l].resize(size_t(T) * C);
+      vc_[l].resize(size_t(T) * C);
+    }
+    cap_rows_ = T;
+  }
+  x_.resize(size_t(n) * C);
+  h_.resize(size_t(n) * C);
+  qkv_.resize(size_t(n) * 3 * C);
+  att_.resize(size_t(n) * C);
+  gu_.resize(size_t(n) * 2 * c.ffn);
+  act_.resize(size_t(n) * c.ffn);
+  beta_.resize(c.heads);
+}
+
+void ForwardContext::forward(const SeqSpec& s, int first_row) {
+  const ModelConfig& c = m_.config();
+  const int C = c.d, H = c.heads, D = c.head_dim(), F = c.ffn, V = c.vocab, T = s.T;
+  BS_CHECK(first_row >= 0 && first_row <= cached_ && first_row < T, "forward",
+           "first_row beyond the cached rows");
+  BS_CHECK(int(s.pos.size()) == T && int(s.key_limit.size()) == T && int(s.tokens.size()) == T,
+           "forward", "spec arrays must have T entries");
+  BS_CHECK(s.key_bias.empty() || int(s.key_bias.size()) == T, "forward", "key_bias size");
+  const int n = T - first_row;
+  reserve(T, n);
+  const float base = c.rope_base * std::pow(c.rope_ntk, float(D) / float(D - 2));
+
+  // Input embeddings (n, C).
+  for (int i = 0; i < n; ++i) {
+    const int r = first_row + i;
+    float* xr = x_.data() + size_t(i) * C;
+    if (r < s.n_mem) {
+      const float* mv = s.mem + size_t(r) * C;
+      for (int j = 0; j < C; ++j) xr[j] = mv[j] + m_.mem_type[j];
+    } else if (r >= s.slot_begin) {
+      std::memcpy(xr, m_.sum_slots + size_t(r - s.slot_begin) * C, sizeof(float) * C);
+    } else {
+      int id = s.tokens[r];
+      BS_CHECK(id >= 0 && id < V, "forward", "token id " + std::to_string(id) + " outside the vocabulary");
+      std::memcpy(xr, m_.tok_emb + size_t(id) * C, sizeof(float) * C);
+    }
+  }
+
+  kernels::AttnArgs a;
+  a.Tq = n, a.Tk = T, a.H = H, a.D = D;
+  a.q_stride = 3 * C, a.kv_stride = C, a.out_stride = C;
+  a.key_limit = s.key_limit.data() + first_row;
+  a.key_bias = s.key_bias.empty() ? nullptr : s.key_bias.data();
+  a.bias_from = std::max(0, s.bias_from - first_row);
+  a.scale = 1.f / std::sqrt(float(D));
+
+  for (int l = 0; l < c.layers; ++l) {
+    const LayerView& L = m_.layers[l];
+    ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.attn_norm, n, C, c.norm_eps);
+    ops_.matmul(qkv_.data(), h_.data(), L.wqkv, n, C, 3 * C, false);
+    ops_.rope(qkv_.data(), s.pos.data() + first_row, n, H, D, 3 * C, base);      // q
+    ops_.rope(qkv_.data() + C, s.pos.data() + first_row, n, H, D, 3 * C, base);  // k
+    float* kc = kc_[l].data();
+    float* vc = vc_[l].data();
+    for (int i = 0; i < n; ++i) {
+      const float* row = qkv_.data() + size_t(i) * 3 * C;
+      std::memcpy(kc + size_t(first_row + i) * C, row + C, sizeof(float) * C);
+      std::memcpy(vc + size_t(first_row + i) * C, row + 2 * C, sizeof(float) * C);
+    }
+    if (L.recency) {
+      for (int h = 0; h < H; ++h) beta_[h] = std::max(L.recency[h], 0.f);
+      a.beta = beta_.data();
+    } else {
+      a.beta = nullptr;
+    }
+    ops_.attention(att_.data(), nullptr, qkv_.data(), kc, vc, a);
+    ops_.matmul(x_.data(), att_.data(), L.wo, n, C, C, true);  // x += att · woᵀ
+    ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.ffn_norm, n, C, c.norm_eps);
+    ops_.matmul(gu_.data(), h_.data(), L.w13, n, C, 2 * F, false);
+    ops_.swiglu(act_.data(), gu_.data(), n, F);
+    ops_.matmul(x_.data(), act_.data(), L.w2, n, F, C, true);  // x += act · w2ᵀ
+  }
+  cached_ = T;
+
+  // Logits for the block rows that were computed in this call.
+  const int o0 = std::max(s.out_begin, first_row), o1 = std::max(s.out_end, o0);
+  logits_.resize(size_t(o1 - o0) * V);
+  if (o1 > o0) {
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(o0 - first_row) * C, m_.final_norm,
+                 o1 - o0, C, c.norm_eps);
+    ops_.matmul(logits_.data(), h_.data(), m_.lm_head, o1 - o0, C, V, false);
+  }
+  // Summary: final-normed slot states projected to memory vectors (K, C).
+  const int k0 = std::max(s.slot_begin, first_row);
+  summary_.resize(size_t(T - k0) * C);
+  if (T > k0) {
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(k0 - first_row) * C, m_.final_norm,
+                 T - k0, C, c.norm_eps);
+    ops_.matmul(summary_.data(), h_.data(), m_.sum_proj, T - k0, C, C, false);
+  }
+}
+
+}  // namespace bs

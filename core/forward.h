@@ -1,0 +1,57 @@
+// Inference forward pass over one context, with a per-layer key/value cache.
+//
+// The context is a list of T rows; each row is a memory vector, a token, or a summary slot.
+// Visibility is given per row as a key limit (row i sees keys [0, key_limit[i])), which is all
+// the block layout [M | H | W | X | Σ] needs (blocks/layout.h builds the spec). Because a row
+// never sees a later row's keys unless its limit says so, rows [0, first_row) computed by an
+// earlier call stay exact in the cache: forward() may recompute only rows [first_row, T).
+//
+// Letters: T rows, C model width, V vocab, K summary slots, H heads, D head dim, F ffn width.
+#pragma once
+#include <vector>
+
+#include "core/model.h"
+#include "kernels/kernels.h"
+
+namespace bs {
+
+struct SeqSpec {
+  int T = 0;                    // rows in the context
+  int n_mem = 0;                // rows [0, n_mem) are memory vectors
+  const float* mem = nullptr;   // (n_mem, C)
+  std::vector<int> tokens;      // (T) token ids; only read for token rows
+  int slot_begin = 0;           // rows [slot_begin, T) are the K summary slots (== T: none)
+  std::vector<int> pos;         // (T) RoPE positions
+  std::vector<int> key_limit;   // (T) keys visible to each row
+  std::vector<float> key_bias;  // (T) recency value r_j per key row, or empty
+  int bias_from = 0;            // rows >= bias_from get beta_h * key_bias[j]
+  int out_begin = 0, out_end = 0;  // rows that get logits (the block X)
+};
+
+// Per-run scratch and cache. Owned by the caller; reused across calls to avoid allocation.
+class ForwardContext {
+ public:
+  ForwardContext(const Model& m, const kernels::Ops& ops);
+  // Rows [0, cached_rows()) hold valid keys/values from an earlier call.
+  int cached_rows() const { return cached_; }
+  void clear_cache() { cached_ = 0; }
+
+  // Runs rows [first_row, spec.T); first_row must be <= cached_rows(). Afterwards
+  // logits() is (out_end - out_begin, V) and summary() is (K, C) when the spec has slots.
+  void forward(const SeqSpec& spec, int first_row = 0);
+  const std::vector<float>& logits() const { return logits_; }
+  const std::vector<float>& summary() const { return summary_; }
+  const std::vector<float>& hidden() const { return x_; }  // (T - first_row, C) final residual
+
+ private:
+  void reserve(int T, int n);
+  const Model& m_;
+  const kernels::Ops& ops_;
+  int cached_ = 0;
+  int cap_rows_ = 0;
+  std::vector<std::vector<float>> kc_, vc_;  // per layer (cap_rows, C): roped keys, values
+  std::vector<float> x_, h_, qkv_, att_, gu_, act_, beta_;
+  std::vector<float> logits_, summary_;
+};
+
+}  // namespace bs

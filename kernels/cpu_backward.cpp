@@ -1,0 +1,156 @@
+// Optimised CPU backward ops: Eigen expressions, products handed to OpenBLAS (EIGEN_USE_BLAS),
+// work split over the blocking thread pool. Every output element is computed by exactly one
+// thread; reductions across rows (norm gains) use per-chunk partials summed in chunk order.
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/backward.h"
+#include "kernels/thread_pool.h"
+
+namespace bs::kernels {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using CMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+using MMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+using Eigen::OuterStride;
+
+// Rows per task: coarse chunks, a multiple of 8 where possible.
+int chunks_for(int n, int min_rows) { return std::max(1, std::min(num_threads(), n / std::max(1, min_rows))); }
+
+template <class F>
+void for_chunks(int n, int chunks, F fn) {
+  parallel_for(chunks, [&](int c0, int c1) {
+    for (int c = c0; c < c1; ++c) fn(int(int64_t(n) * c / chunks), int(int64_t(n) * (c + 1) / chunks));
+  });
+}
+
+void cpu_matmul_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                         int T, int C, int N, bool acc) {
+  if (dx) {
+    for_chunks(T, chunks_for(T, 16), [&](int t0, int t1) {
+      if (t1 <= t0) return;
+      MMap out(dx + size_t(t0) * C, t1 - t0, C, OuterStride<>(C));
+      CMap g(dy + size_t(t0) * N, t1 - t0, N, OuterStride<>(N));
+      CMap W(w, N, C, OuterStride<>(C));
+      if (acc) out.noalias() += g * W;
+      else out.noalias() = g * W;
+    });
+  }
+  if (dw) {
+    for_chunks(N, chunks_for(N, 16), [&](int n0, int n1) {
+      if (n1 <= n0) return;
+      MMap out(dw + size_t(n0) * C, n1 - n0, C, OuterStride<>(C));
+      CMap g(dy + n0, T, n1 - n0, OuterStride<>(N));
+      CMap X(x, T, C, OuterStride<>(C));
+      out.noalias() += g.transpose() * X;
+    });
+  }
+}
+
+void cpu_rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                          const float* rstd, int T, int C, bool acc) {
+  const int chunks = chunks_for(T, 8);
+  std::vector<float> part(size_t(chunks) * C, 0.f);
+  parallel_for(chunks, [&](int c0, int c1) {
+    for (int c = c0; c < c1; ++c) {
+      const int t0 = int(int64_t(T) * c / chunks), t1 = int(int64_t(T) * (c + 1) / chunks);
+      Eigen::Map<Eigen::ArrayXf> pw(part.data() + size_t(c) * C, C);
+      Eigen::Map<const Eigen::ArrayXf> W(w, C);
+      for (int t = t0; t < t1; ++t) {
+        Eigen::Map<const Eigen::ArrayXf> g(dy + size_t(t) * C, C), xr(x + size_t(t) * C, C);
+        Eigen::Map<Eigen::ArrayXf> o(dx + size_t(t) * C, C);
+        const float r = rstd[t];
+        const float dot = (g * W * xr).sum();
+        if (acc) o += r * g * W - (r * r * r * dot / C) * xr;
+        else o = r * g * W - (r * r * r * dot / C) * xr;
+        pw += g * xr * r;
+      }
+    }
+  });
+  for (int c = 0; c < chunks; ++c)
+    for (int j = 0; j < C; ++j) dw[j] += part[size_t(c) * C + j];
+}
+
+void cpu_attention_backward(float* dq, float* dk, float* dv, float* dbeta, const float* dout,
+                            const float* probs, const float* q, const float* k, const float* v,
+                            const AttnArgs& a) {
+  const int H = a.H, D = a.D, Tq = a.Tq, Tk = a.Tk;
+  int kmax = 0;
+  for (int i = 0; i < Tq; ++i) kmax = std::max(kmax, a.key_limit[i]);
+  // Keys beyond every query's limit get no gradient.
+  for (int j = kmax; j < Tk; ++j)
+    for (int h = 0; h < H; ++h)
+      for (int d = 0; d < D; ++d) dk[size_t(j) * a.kv_stride + h * D + d] = dv[size_t(j) * a.kv_stride + h * D + d] = 0;
+  std::vector<float> dbeta_h(H, 0.f);
+  parallel_for(H, [&](int h0, int h1) {
+    RowMat dP, dS;
+    for (int h = h0; h < h1; ++h) {
+      CMap P(probs + size_t(h) * Tq * Tk, Tq, kmax, OuterStride<>(Tk));
+      CMap dO(dout + h * D, Tq, D, OuterStride<>(a.out_stride));
+      CMap Q(q + h * D, Tq, D, OuterStride<>(a.q_stride));
+      CMap K(k + h * D, kmax, D, OuterStride<>(a.kv_stride));
+      CMap V(v + h * D, kmax, D, OuterStride<>(a.kv_stride));
+      MMap dQ(dq + h * D, Tq, D, OuterStride<>(a.q_stride));
+      MMap dK(dk + h * D, kmax, D, OuterStride<>(a.kv_stride));
+      MMap dV(dv + h * D, kmax, D, OuterStride<>(a.kv_stride));
+      dP.noalias() = dO * V.transpose();  // (Tq, kmax)
+      Eigen::VectorXf rs = (dP.array() * P.array()).rowwise().sum();
+      dS = P.array() * (dP.array().colwise() - rs.array());  // zero where P is zero (masked keys)
+      if (dbeta && a.beta && a.key_bias && a.bias_from < Tq) {
+        Eigen::Map<const Eigen::VectorXf> kb(a.key_bias, kmax);
+        dbeta_h[h] = (dS.bottomRows(Tq - a.bias_from) * kb).sum();
+      }
+      dV.noalias() = P.transpose() * dO;
+      dQ.noalias() = a.scale * (dS * K);
+      dK.noalias() = a.scale * (dS.transpose() * Q);
+    }
+  });
+  if (dbeta)
+    for (int h = 0; h < H; ++h) dbeta[h] += dbeta_h[h];
+}
+
+void cpu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, int F) {
+  for_chunks(T, chunks_for(T, 8), [&](int t0, int t1) {
+    for (int t = t0; t < t1; ++t) {
+      Eigen::Map<const Eigen::ArrayXf> g(gu + size_t(t) * 2 * F, F), u(gu + size_t(t) * 2 * F + F, F),
+          d(dy + size_t(t) * F, F);
+      Eigen::Map<Eigen::ArrayXf> dg(dgu + size_t(t) * 2 * F, F), du(dgu + size_t(t) * 2 * F + F, F);
+      Eigen::ArrayXf s = 1.f / (1.f + (-g).exp());
+      dg = d * u * s * (1.f + g * (1.f - s));
+      du = d * g * s;
+    }
+  });
+}
+
+void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float* weights, int T, int V) {
+  for_chunks(T, chunks_for(T, 4), [&](int t0, int t1) {
+    for (int t = t0; t < t1; ++t) {
+      Eigen::Map<Eigen::ArrayXf> l(logits + size_t(t) * V, V);
+      if (targets[t] < 0) {
+        l.setZero();
+        nll[t] = 0;
+        continue;
+      }
+      const float mx = l.maxCoeff();
+      const float xt = l[targets[t]] - mx;  // before the exp overwrites it (no underflow to log 0)
+      l = (l - mx).exp();
+      const double z = l.cast<double>().sum();
+      nll[t] = float(std::log(z) - xt);
+      l *= float(weights[t] / z);
+      l[targets[t]] -= weights[t];
+    }
+  });
+}
+
+}  // namespace
+
+const GradOps& cpu_grad_ops() {
+  static const GradOps ops{"cpu", cpu_matmul_backward, cpu_rmsnorm_backward, cpu_attention_backward,
+                           cpu_swiglu_backward, cpu_softmax_xent};
+  return ops;
+}
+
+}  // namespace bs::kernels

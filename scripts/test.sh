@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the release build runs the unit and slow suites, then the
+# AddressSanitizer + UBSan build runs the unit suite. gpu tests are skipped where no GPU is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+scripts/build.sh cpu-release
+ctest --preset cpu-release -j "$jobs" -L 'unit|slow' --timeout 300
+if [ "${BS_SKIP_ASAN:-0}" != 1 ]; then
+  scripts/build.sh cpu-asan
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --preset cpu-asan -j "$jobs" -L unit --timeout 300
+fi

@@ -1,0 +1,119 @@
+// The program's model commands (init, info, forward) end to end, including every bad input:
+// one clear message naming the thing, a non-zero exit code, and existing files left untouched.
+#include <gtest/gtest.h>
+
+#include "core/fileio.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+#include "tests/testutil.h"
+
+namespace {
+
+using bs::test::run_cli;
+
+class CliModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new bs::test::TempDir();
+    std::vector<std::string> docs;
+    for (int i = 0; i < 150; ++i)
+      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
+                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
+    std::vector<std::string_view> views(docs.begin(), docs.end());
+    bs::TokenizerTrainOptions o;
+    o.vocab_size = 320;
+    bs::write_file_atomic(dir->str("tok.model"), bs::train_tokenizer(views, o));
+    cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
+    // SentencePiece may stop short of the requested size; the model takes the real count.
+    int vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
+    auto r = run_cli("init --config " + cfg + " --set model.vocab=" + std::to_string(vocab) +
+                     " --tokenizer " + dir->str("tok.model") + " --out " + dir->str("m.safetensors"));
+    setup_error = r.exit_code == 0 ? "" : "init failed: " + r.err;
+  }
+  // A failure in SetUpTestSuite would only skip the tests; fail each one instead.
+  void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
+  static inline std::string setup_error;
+  static void TearDownTestSuite() { delete dir; }
+  static bs::test::TempDir* dir;
+  static std::string cfg;
+};
+bs::test::TempDir* CliModel::dir = nullptr;
+std::string CliModel::cfg;
+
+TEST_F(CliModel, InfoPrintsConfigParamsAndTensors) {
+  auto r = run_cli("info " + dir->str("m.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bs::Config c = bs::make_config(cfg, {});
+  c.model.vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
+  bs::Model m(c.model);
+  EXPECT_NE(r.out.find("parameters     " + std::to_string(m.num_params())), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("layers.1.attn.wqkv.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("[model]"), std::string::npos);
+}
+
+TEST_F(CliModel, ForwardRunsBlockByBlock) {
+  auto r = run_cli("forward --model " + dir->str("m.safetensors") +
+                   " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. Mr. Bennet laughed.'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("total:"), std::string::npos) << r.out;
+  // Same seed, same output; 2 threads gives the same numbers.
+  auto r2 = run_cli("-t 2 forward --model " + dir->str("m.safetensors") +
+                    " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. Mr. Bennet laughed.'");
+  ASSERT_EQ(r2.exit_code, 0);
+  auto strip_ms = [](const std::string& s) {  // timing columns differ run to run
+    std::string out;
+    std::istringstream is(s);
+    for (std::string line; std::getline(is, line);) out += line.substr(0, 40) + "\n";
+    return out;
+  };
+  EXPECT_EQ(strip_ms(r.out), strip_ms(r2.out));
+}
+
+TEST_F(CliModel, InitRefusesToOverwrite) {
+  std::string before = bs::read_file(dir->str("m.safetensors"));
+  auto r = run_cli("init --config " + cfg + " --tokenizer " + dir->str("tok.model") + " --out " +
+                   dir->str("m.safetensors"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  EXPECT_EQ(before, bs::read_file(dir->str("m.safetensors")));
+}
+
+TEST_F(CliModel, BadInputsGiveOneClearMessage) {
+  bs::test::TempDir t;
+  bs::test::write_file(t.path() / "bad.toml", "[model]\nd = = 3\n");
+  bs::test::write_file(t.path() / "bad.txt", "caf\xc3\x28 au lait");
+  bs::test::write_file(t.path() / "empty.txt", "");
+  std::string corrupt = bs::read_file(dir->str("m.safetensors"));
+  corrupt.resize(corrupt.size() / 3);
+  bs::test::write_file(t.path() / "cut.safetensors", corrupt);
+  std::string m = dir->str("m.safetensors");
+  struct Case {
+    std::string args, must_contain;
+  } cases[] = {
+      {"info " + t.str("none.safetensors"), "none.safetensors: file not found"},
+      {"info " + t.str("cut.safetensors"), "cut.safetensors: tensor 'final_norm.weight': data lies outside the file (truncated?"},
+      {"info " + t.str("bad.txt"), "bad.txt"},
+      {"init --config " + t.str("bad.toml") + " --tokenizer " + dir->str("tok.model") + " --out " + t.str("o.st"),
+       "bad.toml:2"},
+      {"init --config " + cfg + " --tokenizer " + t.str("bad.txt") + " --out " + t.str("o.st"), "bad.txt"},
+      {"init --config " + cfg + " --set model.vocab=4096 --tokenizer " + dir->str("tok.model") + " --out " +
+           t.str("o.st"),
+       "--set model.vocab=" + std::to_string(bs::Tokenizer::load(dir->str("tok.model")).vocab_size())},
+      {"init --config " + cfg + " --set model.nope=1 --tokenizer " + dir->str("tok.model") + " --out " + t.str("o.st"),
+       "unknown key"},
+      {"forward --model " + m + " --prompt-file " + t.str("bad.txt"), "bad.txt: invalid UTF-8 at byte 3"},
+      {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "prompt is empty"},
+      {"forward --model " + m, "give --prompt or --prompt-file"},
+      {"forward --model " + t.str("cut.safetensors") + " --prompt hi", "cut.safetensors"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_cli(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.must_contain), std::string::npos) << c.args << "\n" << r.err;
+    // One message: a single line on stderr.
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.args << "\n" << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path() / "o.st"));
+}
+
+}  // namespace

@@ -1,0 +1,51 @@
+#include "tests/testutil.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace bs::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  auto base = std::filesystem::temp_directory_path();
+  for (int i = 0; i < 100; ++i) {
+    auto cand = base / ("bs-test-" + std::to_string(rd()));
+    if (std::filesystem::create_directory(cand)) {
+      p_ = cand;
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(p_, ec);
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::filesystem::path& p, const std::string& data) {
+  std::ofstream f(p, std::ios::binary);
+  f << data;
+}
+
+RunResult run_cli(const std::string& args) {
+  TempDir tmp;
+  std::string out = tmp.str("out"), err = tmp.str("err");
+  std::string cmd = std::string(BS_CLI_PATH) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  int st = std::system(cmd.c_str());
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return {code, read_file(out), read_file(err)};
+}
+
+}  // namespace bs::test

@@ -1,0 +1,24 @@
+// Blockwise masking for masked diffusion: the masking rate t of each block and its masked copy.
+// Shared by the trainer, the evaluator and `blockscribe forward`, so all see the same masks.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace bs {
+
+// Uniform double in [0, 1) from 53 random bits: fully specified (std::uniform_real_distribution
+// is not), so masks are identical across standard libraries.
+inline double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * (1.0 / 9007199254740992.0); }
+
+// n rates in [eps, 1): stratified, t_i = eps + (1 - eps) * (perm(i) + u_i) / n, so every batch
+// covers the whole range (lower-variance loss estimate than n independent draws).
+std::vector<float> stratified_rates(int n, float eps, std::mt19937_64& rng);
+
+// Masks each token of `clean` independently with probability t (at least one position), writing
+// the mask id there. Returns the masked positions in increasing order.
+std::vector<int> mask_block(std::span<const int> clean, float t, int mask_id, std::mt19937_64& rng,
+                            std::vector<int>& masked);
+
+}  // namespace bs

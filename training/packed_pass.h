@@ -1,0 +1,67 @@
+// One training pass over several sequences stacked row-wise ("packed"), with saved activations
+// and a hand-written backward. Every matmul, norm and FFN runs over all rows at once (R rows in
+// total); attention runs per sequence, since each sequence has its own mask.
+//
+// A sequence is one context [M | H | W | X̃] (masked pass) or [M | H | W | X | Σ] (clean pass)
+// from blocks/layout.h. Losses sit on chosen X rows; clean passes output their Σ summary (K, C).
+// backward() takes d loss/d summary for each sequence (the later blocks that used it as memory)
+// and returns d loss/d memory rows, so gradients flow across blocks.
+//
+// Letters: R packed rows, C width, F ffn, H heads, V vocab, K summary slots.
+#pragma once
+#include <vector>
+
+#include "core/forward.h"
+#include "core/model.h"
+#include "kernels/backward.h"
+#include "kernels/kernels.h"
+
+namespace bs {
+
+struct PassSeq {
+  SeqSpec spec;                // rows, positions, key limits, recency; spec.mem must stay valid
+  std::vector<int> loss_rows;  // rows (within the sequence) that carry a loss
+  std::vector<int> targets;    // (loss_rows) target token ids
+  std::vector<float> weights;  // (loss_rows) loss weight of each row, e.g. 1/(t·L·batch)
+};
+
+class PackedPass {
+ public:
+  PackedPass(const Model& m, const kernels::Ops& ops, const kernels::GradOps& gops);
+
+  // Runs the forward pass, keeping what backward needs. Returns Σ weight·nll over loss rows.
+  double forward(std::vector<PassSeq> seqs);
+  int num_seqs() const { return int(seqs_.size()); }
+  const std::vector<float>& nll() const { return nll_; }  // per loss row, all sequences in order
+  // (K, C) summary of sequence s; valid for sequences with slot rows.
+  const float* summary(int s) const;
+
+  // Accumulates parameter gradients into grads (laid out like Model::params).
+  // d_summary[s]: (K, C) gradient of the loss w.r.t. sequence s's summary, or null.
+  void backward(const std::vector<const float*>& d_summary, float* grads);
+  // (n_mem, C) gradient w.r.t. sequence s's memory rows, after backward().
+  const float* d_mem(int s) const { return dmem_.data() + mem_off_[s]; }
+
+ private:
+  struct LayerActs {
+    std::vector<float> xin, rstd1, h1, qkv, att, xmid, rstd2, h2, gu, act;
+    std::vector<std::vector<float>> probs;  // per sequence (H, T_s, T_s)
+  };
+  const Model& m_;
+  const kernels::Ops& ops_;
+  const kernels::GradOps& g_;
+  std::vector<PassSeq> seqs_;
+  std::vector<int> row0_;                    // first packed row of each sequence
+  std::vector<size_t> mem_off_, sum_off_;    // offsets into dmem_ / summary_
+  int R_ = 0;
+  std::vector<LayerActs> acts_;
+  std::vector<float> xout_;                  // (R, C) final residual
+  std::vector<int> loss_row_, loss_tgt_;     // packed row and target of each loss row
+  std::vector<float> loss_w_;
+  std::vector<float> xl_, rstdl_, hl_, dlogits_, nll_;  // loss rows: gathered x, rstd, normed, dlogits
+  std::vector<int> slot_row_;                // packed rows of all Σ slots
+  std::vector<float> xs_, rstds_, hs_, summary_;
+  std::vector<float> dmem_;
+};
+
+}  // namespace bs
