@@ -26,6 +26,8 @@ struct BlockContext {
   std::span<const int> block;      // the L tokens of the block (may contain the mask id)
   std::span<const int> sentence;   // (L) sentence index within the block, or empty (all 0)
   bool slots = false;              // append the K summary slots Σ
+  bool long_window = false;        // window may exceed model.window: the "full" reference mode
+                                   // (all earlier raw tokens, up to train.full_context)
 };
 
 struct Segments {

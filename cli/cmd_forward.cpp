@@ -59,7 +59,7 @@ void run_forward(const ForwardArgs& a) {
     std::vector<int> sent(sid.begin() + b0, sid.begin() + b1);
     for (auto& s : sent) s -= int(sid[b0]);
     std::vector<int> masked;
-    std::vector<int> where = mask_block(clean, a.mask_rate, Tokenizer::kMask, rng, masked);
+    std::vector<int> where = mask_block(clean, a.mask_rate, Tokenizer::kMask, rng, masked, true);
     std::vector<int> window;
     if (b0 > 0) window.assign(ids.begin() + b0 - std::min<size_t>(b0, c.window), ids.begin() + b0);
     BlockContext ctx;

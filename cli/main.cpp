@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   bs::cli::add_init_command(app);
   bs::cli::add_info_command(app);
   bs::cli::add_forward_command(app);
+  bs::cli::add_train_command(app);
+  bs::cli::add_eval_command(app);
+  bs::cli::add_plot_command(app);
 
   try {
     app.parse(argc, argv);

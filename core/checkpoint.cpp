@@ -9,7 +9,8 @@
 namespace bs {
 
 void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
-                     const Tokenizer& tok, const std::map<std::string, std::string>& extra) {
+                     const Tokenizer& tok, const std::map<std::string, std::string>& extra,
+                     const ExtraTensors& tensors) {
   std::vector<StTensorOut> out;
   for (const auto& t : model.tensors()) {
     std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
@@ -17,6 +18,10 @@ void save_checkpoint(const std::string& path, const Config& cfg, const Model& mo
   }
   const std::string& spm = tok.serialized();
   out.push_back({"tokenizer.model", "U8", {int64_t(spm.size())}, spm.data(), spm.size()});
+  for (const auto& [name, v] : tensors) {
+    BS_CHECK(name.rfind("train.", 0) == 0, name, "extra checkpoint tensors must be named train.*");
+    out.push_back({name, "F32", {int64_t(v->size())}, v->data(), v->size() * sizeof(float)});
+  }
 
   // The data hash covers the data section exactly as laid out by safetensors_bytes.
   std::string data;
@@ -69,9 +74,17 @@ Checkpoint load_checkpoint(const std::string& path) {
       throw Error(path, "tensor '" + t.name + "' has the wrong dtype or shape for the config");
     std::memcpy(ck.model->params.data() + t.offset, in.data.data(), in.data.size());
   }
-  for (const auto& [name, _] : st.tensors)
+  for (const auto& [name, in] : st.tensors) {
+    if (name.rfind("train.", 0) == 0) {
+      if (in.dtype != "F32") throw Error(path, "tensor '" + name + "' must be F32");
+      std::vector<float> v(in.data.size() / sizeof(float));
+      std::memcpy(v.data(), in.data.data(), v.size() * sizeof(float));
+      ck.extra[name] = std::move(v);
+      continue;
+    }
     if (name != "tokenizer.model" && !ck.model->find(name))
       throw Error(path, "unexpected tensor '" + name + "' (checkpoint from another model?)");
+  }
   auto tk = st.tensors.find("tokenizer.model");
   if (tk == st.tensors.end() || tk->second.dtype != "U8")
     throw Error(path, "checkpoint has no tokenizer (tensor 'tokenizer.model' missing)");

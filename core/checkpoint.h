@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config.h"
 #include "core/model.h"
@@ -16,14 +18,20 @@ namespace bs {
 
 constexpr int kCheckpointVersion = 1;
 
+// Extra F32 tensors (e.g. optimizer moments) must be named "train.*"; readers of the model ignore
+// them, load_checkpoint returns them in Checkpoint::extra.
+using ExtraTensors = std::vector<std::pair<std::string, const std::vector<float>*>>;
+
 void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
-                     const Tokenizer& tok, const std::map<std::string, std::string>& extra = {});
+                     const Tokenizer& tok, const std::map<std::string, std::string>& extra = {},
+                     const ExtraTensors& tensors = {});
 
 struct Checkpoint {
   Config config;                       // as saved (all sections)
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::map<std::string, std::string> metadata;
+  std::map<std::string, std::vector<float>> extra;  // "train.*" tensors
 };
 
 // Throws bs::Error naming the file for: missing, truncated, corrupt, wrong format or version,

@@ -58,6 +58,12 @@ std::vector<Field> schema(Config& c) {
       {"train.grad_clip", &t.grad_clip},
       {"train.mask_eps", &t.mask_eps},
       {"train.memory_dropout", &t.memory_dropout},
+      {"train.none_prob", &t.none_prob},
+      {"train.full_prob", &t.full_prob},
+      {"train.full_context", &t.full_context},
+      {"train.burn_in", &t.burn_in},
+      {"train.eval_blocks", &t.eval_blocks},
+      {"train.eval_samples", &t.eval_samples},
       {"train.checkpoint_every", &t.checkpoint_every},
       {"train.eval_every", &t.eval_every},
       {"train.log_every", &t.log_every},
@@ -235,6 +241,12 @@ void Config::validate() const {
   need(t.lr > 0.f && t.min_lr >= 0.f && t.min_lr <= t.lr, "train.lr", "need lr > 0 and 0 <= min_lr <= lr");
   need(t.mask_eps > 0.f && t.mask_eps < 1.f, "train.mask_eps", "must be in (0, 1)");
   need(t.memory_dropout >= 0.f && t.memory_dropout <= 1.f, "train.memory_dropout", "must be in [0, 1]");
+  need(t.none_prob >= 0.f && t.full_prob >= 0.f && t.memory_dropout + t.none_prob + t.full_prob <= 1.f,
+       "train.none_prob", "memory_dropout + none_prob + full_prob must be in [0, 1]");
+  need(t.full_context >= 0, "train.full_context", "must be >= 0");
+  need(t.burn_in >= 0, "train.burn_in", "must be >= 0");
+  need(t.eval_blocks >= 0, "train.eval_blocks", "must be >= 0");
+  need(t.eval_samples > 0, "train.eval_samples", "must be positive");
   need(t.grad_clip >= 0.f, "train.grad_clip", "must be >= 0 (0 = off)");
   need(t.beta1 >= 0.f && t.beta1 < 1.f && t.beta2 >= 0.f && t.beta2 < 1.f, "train.beta1", "betas must be in [0, 1)");
   const GenerateConfig& g = generate;

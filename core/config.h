@@ -52,7 +52,13 @@ struct TrainConfig {
   float beta2 = 0.95f;
   float grad_clip = 1.f;
   float mask_eps = 1e-3f;    // t ~ U(eps, 1)
-  float memory_dropout = 0.1f;
+  float memory_dropout = 0.1f;  // share of blocks predicted from the window only ("window" mode)
+  float none_prob = 0.05f;      // share predicted with no earlier context at all ("none" mode)
+  float full_prob = 0.05f;      // share predicted from raw earlier tokens ("full" mode)
+  int full_context = 512;       // earlier raw tokens a "full" block sees at most
+  int burn_in = 4;              // earlier blocks summarised without gradient before the unroll
+  int eval_blocks = 256;        // validation blocks per periodic evaluation (0 = none)
+  int eval_samples = 2;         // masking rates drawn per validation block
   int checkpoint_every = 200;
   int eval_every = 200;
   int log_every = 10;

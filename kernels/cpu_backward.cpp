@@ -12,6 +12,27 @@
 namespace bs::kernels {
 namespace {
 
+// Sums in a fixed order. Eigen's vectorised .sum() on a Map starts its packets at the first
+// aligned address, so its rounding depends on where malloc put the buffer: results then differ
+// from run to run, and resumed training would not repeat bit for bit.
+inline double fixed_sum(const float* x, int n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+  for (; i < n; ++i) s0 += x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+inline float fixed_dot3(const float* a, const float* b, const float* c, int n) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i] * c[i], s1 += a[i + 1] * b[i + 1] * c[i + 1];
+    s2 += a[i + 2] * b[i + 2] * c[i + 2], s3 += a[i + 3] * b[i + 3] * c[i + 3];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i] * c[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using CMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
 using MMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
@@ -63,7 +84,7 @@ void cpu_rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x,
         Eigen::Map<const Eigen::ArrayXf> g(dy + size_t(t) * C, C), xr(x + size_t(t) * C, C);
         Eigen::Map<Eigen::ArrayXf> o(dx + size_t(t) * C, C);
         const float r = rstd[t];
-        const float dot = (g * W * xr).sum();
+        const float dot = fixed_dot3(dy + size_t(t) * C, w, x + size_t(t) * C, C);
         if (acc) o += r * g * W - (r * r * r * dot / C) * xr;
         else o = r * g * W - (r * r * r * dot / C) * xr;
         pw += g * xr * r;
@@ -97,7 +118,14 @@ void cpu_attention_backward(float* dq, float* dk, float* dv, float* dbeta, const
       MMap dK(dk + h * D, kmax, D, OuterStride<>(a.kv_stride));
       MMap dV(dv + h * D, kmax, D, OuterStride<>(a.kv_stride));
       dP.noalias() = dO * V.transpose();  // (Tq, kmax)
-      Eigen::VectorXf rs = (dP.array() * P.array()).rowwise().sum();
+      Eigen::VectorXf rs(Tq);
+      for (int i = 0; i < Tq; ++i) {
+        float r0 = 0, r1 = 0;
+        int j = 0;
+        for (; j + 2 <= kmax; j += 2) r0 += dP(i, j) * P(i, j), r1 += dP(i, j + 1) * P(i, j + 1);
+        if (j < kmax) r0 += dP(i, j) * P(i, j);
+        rs[i] = r0 + r1;
+      }
       dS = P.array() * (dP.array().colwise() - rs.array());  // zero where P is zero (masked keys)
       if (dbeta && a.beta && a.key_bias && a.bias_from < Tq) {
         Eigen::Map<const Eigen::VectorXf> kb(a.key_bias, kmax);
@@ -118,9 +146,13 @@ void cpu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, in
       Eigen::Map<const Eigen::ArrayXf> g(gu + size_t(t) * 2 * F, F), u(gu + size_t(t) * 2 * F + F, F),
           d(dy + size_t(t) * F, F);
       Eigen::Map<Eigen::ArrayXf> dg(dgu + size_t(t) * 2 * F, F), du(dgu + size_t(t) * 2 * F + F, F);
-      Eigen::ArrayXf s = 1.f / (1.f + (-g).exp());
-      dg = d * u * s * (1.f + g * (1.f - s));
-      du = d * g * s;
+      // A plain loop: Eigen would use a scalar exp on the unaligned head and a packet exp on the
+      // rest, so the bits would depend on the buffer's address (see fixed_sum).
+      for (int j = 0; j < F; ++j) {
+        const float sg = 1.f / (1.f + std::exp(-g[j]));
+        dg[j] = d[j] * u[j] * sg * (1.f + g[j] * (1.f - sg));
+        du[j] = d[j] * g[j] * sg;
+      }
     }
   });
 }
@@ -136,8 +168,8 @@ void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float
       }
       const float mx = l.maxCoeff();
       const float xt = l[targets[t]] - mx;  // before the exp overwrites it (no underflow to log 0)
-      l = (l - mx).exp();
-      const double z = l.cast<double>().sum();
+      for (int j = 0; j < V; ++j) l[j] = std::exp(l[j] - mx);  // plain loop: see fixed_sum
+      const double z = fixed_sum(l.data(), V);
       nll[t] = float(std::log(z) - xt);
       l *= float(weights[t] / z);
       l[targets[t]] -= weights[t];

@@ -19,13 +19,13 @@ std::vector<float> stratified_rates(int n, float eps, std::mt19937_64& rng) {
 }
 
 std::vector<int> mask_block(std::span<const int> clean, float t, int mask_id, std::mt19937_64& rng,
-                            std::vector<int>& masked) {
+                            std::vector<int>& masked, bool at_least_one) {
   BS_CHECK(!clean.empty(), "mask_block", "empty block");
   masked.assign(clean.begin(), clean.end());
   std::vector<int> where;
   for (size_t i = 0; i < clean.size(); ++i)
     if (uniform01(rng) < t) where.push_back(int(i));
-  if (where.empty()) where.push_back(int(rng() % clean.size()));
+  if (where.empty() && at_least_one) where.push_back(int(rng() % clean.size()));
   for (int i : where) masked[i] = mask_id;
   return where;
 }

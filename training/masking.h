@@ -16,9 +16,11 @@ inline double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * (1.
 // covers the whole range (lower-variance loss estimate than n independent draws).
 std::vector<float> stratified_rates(int n, float eps, std::mt19937_64& rng);
 
-// Masks each token of `clean` independently with probability t (at least one position), writing
-// the mask id there. Returns the masked positions in increasing order.
+// Masks each token of `clean` independently with probability t, writing the mask id there into
+// `masked`. Returns the masked positions in increasing order. The NLL-bound estimator needs the
+// plain Bernoulli masks (an empty mask contributes 0); at_least_one forces one masked position,
+// for displays that must show something, and biases the estimator upwards.
 std::vector<int> mask_block(std::span<const int> clean, float t, int mask_id, std::mt19937_64& rng,
-                            std::vector<int>& masked);
+                            std::vector<int>& masked, bool at_least_one = false);
 
 }  // namespace bs

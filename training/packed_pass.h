@@ -32,6 +32,7 @@ class PackedPass {
   // Runs the forward pass, keeping what backward needs. Returns Σ weight·nll over loss rows.
   double forward(std::vector<PassSeq> seqs);
   int num_seqs() const { return int(seqs_.size()); }
+  size_t loss_rows(int s) const { return seqs_[s].loss_rows.size(); }
   const std::vector<float>& nll() const { return nll_; }  // per loss row, all sequences in order
   // (K, C) summary of sequence s; valid for sequences with slot rows.
   const float* summary(int s) const;

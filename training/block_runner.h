@@ -1,0 +1,95 @@
+// Runs documents block by block through PackedPass, the way generation will see them: the shared
+// engine of the trainer (with backward through the summaries) and the evaluator (forward only).
+//
+// A document is cut into blocks of L tokens (BOS + text + EOS, the last block padded with EOS).
+// For each block of each active document a stage runs, packed into one PackedPass:
+//   - masked passes [M H W X̃] (one per masking rate), whose context depends on the memory mode:
+//       summary: memory of earlier block summaries (newest S_max blocks) + window W
+//       window:  only the window W (also what memory dropout trains)
+//       none:    nothing from earlier blocks
+//       full:    up to full_context raw earlier tokens, no memory (the upper reference)
+//   - the clean pass [M H W X Σ] (always in summary mode), whose Σ output becomes the block's
+//     summary, appended to the document's memory for its next block.
+// The document's BOS is never masked (it is given in generation too).
+// Loss of a masked pass = weight · Σ_masked −log p(x_i) with weight = scale / t (scale carries
+// the 1/(L·blocks) normalisation).
+#pragma once
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "kernels/backward.h"
+#include "kernels/kernels.h"
+#include "training/corpus_shard.h"
+#include "training/packed_pass.h"
+
+namespace bs {
+
+enum class MemMode { summary, window, none, full };
+MemMode parse_mem_mode(const std::string& s);  // throws bs::Error for an unknown mode
+const char* mem_mode_name(MemMode m);
+
+struct DocBlocks {
+  std::vector<int> tokens;    // (nblocks·L) BOS, text tokens, EOS, EOS padding
+  std::vector<int> sentence;  // (nblocks·L) sentence index counted from the block's first token
+  int L = 0;
+  int nblocks() const { return L ? int(tokens.size()) / L : 0; }
+  std::span<const int> block(int b) const { return {tokens.data() + size_t(b) * L, size_t(L)}; }
+  std::span<const int> sent(int b) const { return {sentence.data() + size_t(b) * L, size_t(L)}; }
+};
+DocBlocks cut_blocks(const ShardDoc& d, int L);
+
+// One document in flight: its summaries so far.
+struct DocState {
+  const DocBlocks* doc = nullptr;
+  int next = 0;                               // next block to run
+  std::vector<std::vector<float>> summaries;  // (K·C) per block run so far
+  std::vector<int> stage_of;                  // per summary: stage that made it (-1: no gradient)
+};
+
+// What one document does in one stage.
+struct BlockJob {
+  int doc = 0;                  // index into the DocState list
+  std::vector<float> rates;     // one masked pass per rate (may be empty)
+  std::vector<MemMode> modes;   // (rates) context of each masked pass
+  float scale = 1.f;            // loss weight factor: weight = scale / t
+  bool clean = true;            // run the clean pass (and append the summary)
+  bool grad = false;            // the summary takes part in backward
+};
+
+struct Stage {
+  std::unique_ptr<PackedPass> pass;
+  std::vector<std::vector<float>> mem;  // memory buffers the specs point into
+  struct SeqInfo {
+    int doc, clean_of;              // document; for clean passes the summary index it produced
+    std::vector<int> mem_src;       // per memory block: index of the summary in doc's list
+  };
+  std::vector<SeqInfo> seqs;        // per sequence of the pass
+  double loss = 0;                  // Σ weight·nll
+  int64_t masked_tokens = 0;
+  // Per masked sequence (in job order): Σ nll / L / t, i.e. this pass's NLL-bound estimate.
+  std::vector<double> block_bound;
+};
+
+class BlockRunner {
+ public:
+  BlockRunner(const Model& m, const kernels::Ops& ops, const kernels::GradOps& g, int full_context)
+      : m_(m), ops_(ops), g_(g), full_context_(full_context) {}
+
+  // Runs one stage: each job's document advances by one block. rng draws the masks.
+  Stage run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs, std::mt19937_64& rng,
+            int stage_index);
+
+  // Backward through stages in reverse order; grads accumulate (laid out like Model::params).
+  void backward(std::vector<Stage>& stages, std::vector<DocState>& docs, float* grads);
+
+ private:
+  const Model& m_;
+  const kernels::Ops& ops_;
+  const kernels::GradOps& g_;
+  int full_context_;
+};
+
+}  // namespace bs

@@ -1,0 +1,71 @@
+#include "training/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "training/masking.h"
+
+namespace bs {
+
+double EvalResult::ppl() const { return std::exp(nll); }
+
+EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const EvalOptions& o,
+                    const EvalProgress& progress) {
+  BS_CHECK(!docs.empty(), "evaluation", "no documents to evaluate");
+  BS_CHECK(o.samples > 0, "evaluation", "samples must be positive");
+  // Blocks per document: all, or an even share of max_blocks.
+  std::vector<int> take(docs.size());
+  int64_t total = 0;
+  for (size_t d = 0; d < docs.size(); ++d) take[d] = docs[d].nblocks();
+  if (o.max_blocks > 0) {  // the first ceil(max_blocks / docs) blocks of each document
+    const int per = int((o.max_blocks + docs.size() - 1) / docs.size());
+    for (size_t d = 0; d < docs.size(); ++d) take[d] = std::min(take[d], per);
+  }
+  for (int t : take) total += t;
+
+  BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), o.full_context);
+  std::mt19937_64 rng(o.seed);
+  std::vector<double> est;  // per block
+  est.reserve(size_t(total));
+  const bool need_summary = o.mode == MemMode::summary;
+  for (size_t g0 = 0; g0 < docs.size(); g0 += o.group) {
+    const size_t g1 = std::min(docs.size(), g0 + size_t(o.group));
+    std::vector<DocState> states(g1 - g0);
+    for (size_t i = 0; i < states.size(); ++i) states[i].doc = &docs[g0 + i];
+    for (int b = 0;; ++b) {
+      std::vector<BlockJob> jobs;
+      for (size_t i = 0; i < states.size(); ++i) {
+        if (b >= take[g0 + i]) continue;
+        BlockJob j;
+        j.doc = int(i);
+        j.rates = stratified_rates(o.samples, o.mask_eps, rng);
+        j.modes.assign(o.samples, o.mode);
+        j.clean = need_summary && b + 1 < take[g0 + i];
+        jobs.push_back(std::move(j));
+      }
+      if (jobs.empty()) break;
+      Stage st = runner.run(states, jobs, rng, -1);
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        double s = 0;
+        for (int k = 0; k < o.samples; ++k) s += st.block_bound[j * o.samples + k];
+        est.push_back(s / o.samples);
+      }
+      if (progress) progress(int64_t(est.size()), total);
+    }
+  }
+  EvalResult r;
+  r.blocks = int64_t(est.size());
+  r.passes = r.blocks * o.samples;
+  double mean = 0;
+  for (double e : est) mean += e;
+  mean /= double(est.size());
+  double var = 0;
+  for (double e : est) var += (e - mean) * (e - mean);
+  var /= std::max<double>(1, double(est.size()) - 1);
+  r.nll = mean;
+  r.ci95 = 1.96 * std::sqrt(var / double(est.size()));
+  return r;
+}
+
+}  // namespace bs

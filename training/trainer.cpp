@@ -1,0 +1,214 @@
+#include "training/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "kernels/backward.h"
+#include "training/corpus_shard.h"
+#include "training/evaluate.h"
+#include "training/masking.h"
+
+namespace bs {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L) {
+  std::vector<DocBlocks> out;
+  out.reserve(shard.num_docs());
+  for (size_t i = 0; i < shard.num_docs(); ++i) out.push_back(cut_blocks(shard.doc(i), L));
+  return out;
+}
+
+Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val)
+    : Trainer(cfg, std::move(tok), std::move(train), std::move(val), [&] {
+        auto m = std::make_unique<Model>(cfg.model);
+        m->init_random();
+        return m;
+      }()) {}
+
+Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val,
+                 std::unique_ptr<Model> model)
+    : cfg_(cfg),
+      tok_(std::move(tok)),
+      train_(std::move(train)),
+      val_(std::move(val)),
+      model_(std::move(model)),
+      adam_(*model_),
+      grads_(model_->num_params(), 0.f) {
+  BS_CHECK(!train_.empty(), "training data", "no training documents");
+  cum_blocks_.assign(1, 0);
+  for (const auto& d : train_) cum_blocks_.push_back(cum_blocks_.back() + d.nblocks());
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg, std::vector<DocBlocks> train,
+                                         std::vector<DocBlocks> val) {
+  Checkpoint ck = load_checkpoint(path);
+  if (ck.config.to_toml(true) != cfg.to_toml(true))
+    throw Error(path, "its [model] section differs from the configuration given (resume needs the same model)");
+  auto need = [&](const std::string& k) -> const std::string& {
+    auto it = ck.metadata.find(k);
+    if (it == ck.metadata.end()) throw Error(path, "not a training state (metadata '" + k + "' missing)");
+    return it->second;
+  };
+  const int64_t step = std::stoll(need("train_step"));
+  auto m = ck.extra.find("train.adam.m"), v = ck.extra.find("train.adam.v");
+  if (m == ck.extra.end() || v == ck.extra.end() || m->second.size() != ck.model->num_params() ||
+      v->second.size() != ck.model->num_params())
+    throw Error(path, "not a training state (optimizer moments missing or mis-sized)");
+  std::unique_ptr<Trainer> t(
+      new Trainer(cfg, std::move(*ck.tokenizer), std::move(train), std::move(val), std::move(ck.model)));
+  t->adam_.m = std::move(m->second);
+  t->adam_.v = std::move(v->second);
+  t->adam_.t = std::stoll(need("train_adam_t"));
+  t->step_ = step;
+  t->tokens_ = std::stoll(need("train_tokens"));
+  t->elapsed_ = std::stod(need("train_elapsed"));
+  return t;
+}
+
+Trainer::Window Trainer::sample_window(std::mt19937_64& rng) const {
+  const int64_t g = int64_t(rng() % uint64_t(cum_blocks_.back()));
+  const int doc = int(std::upper_bound(cum_blocks_.begin(), cum_blocks_.end(), g) - cum_blocks_.begin()) - 1;
+  const int nb = train_[doc].nblocks(), B = cfg_.train.unroll;
+  int first = int(g - cum_blocks_[doc]);
+  first = std::max(0, std::min(first, nb - B));
+  Window w;
+  w.doc = doc;
+  w.first = first;
+  w.count = std::min(B, nb - first);
+  w.burn = std::min(first, cfg_.train.burn_in);
+  return w;
+}
+
+MemMode Trainer::sample_mode(std::mt19937_64& rng) const {
+  const TrainConfig& t = cfg_.train;
+  const double u = uniform01(rng);
+  if (u < t.memory_dropout) return MemMode::window;
+  if (u < t.memory_dropout + t.none_prob) return MemMode::none;
+  if (u < t.memory_dropout + t.none_prob + t.full_prob) return MemMode::full;
+  return MemMode::summary;
+}
+
+// One micro-batch: batch windows, burn-in, unroll with backward. Returns Σ weight·nll.
+double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tokens) {
+  const TrainConfig& tc = cfg_.train;
+  BlockRunner runner(*model_, kernels::cpu_ops(), kernels::cpu_grad_ops(), tc.full_context);
+  std::vector<Window> wins;
+  std::vector<DocState> states;
+  int masked_blocks = 0;
+  for (int i = 0; i < tc.batch; ++i) {
+    Window w = sample_window(rng);
+    DocState s;
+    s.doc = &train_[w.doc];
+    s.next = w.first - w.burn;
+    wins.push_back(w);
+    states.push_back(std::move(s));
+    masked_blocks += w.count;
+  }
+  // Burn-in: summaries of up to burn_in earlier blocks, no gradient.
+  for (int k = 0;; ++k) {
+    std::vector<BlockJob> jobs;
+    for (size_t i = 0; i < wins.size(); ++i)
+      if (k < wins[i].burn) {
+        BlockJob j;
+        j.doc = int(i);
+        jobs.push_back(j);
+      }
+    if (jobs.empty()) break;
+    std::mt19937_64 unused(0);
+    runner.run(states, jobs, unused, -1);
+  }
+  // The unroll: stratified rates over all its blocks.
+  std::vector<float> rates = stratified_rates(masked_blocks, tc.mask_eps, rng);
+  const float scale = scale_base / float(cfg_.model.block * masked_blocks);
+  std::vector<Stage> stages;
+  size_t r = 0;
+  double loss = 0;
+  for (int b = 0; b < tc.unroll; ++b) {
+    std::vector<BlockJob> jobs;
+    for (size_t i = 0; i < wins.size(); ++i) {
+      if (b >= wins[i].count) continue;
+      BlockJob j;
+      j.doc = int(i);
+      j.rates = {rates[r++]};
+      j.modes = {sample_mode(rng)};
+      j.scale = scale;
+      j.clean = b + 1 < wins[i].count;  // the last block's summary would feed nothing
+      j.grad = true;
+      jobs.push_back(std::move(j));
+    }
+    if (jobs.empty()) break;
+    stages.push_back(runner.run(states, jobs, rng, int(stages.size())));
+    loss += stages.back().loss;
+    tokens += int64_t(jobs.size()) * cfg_.model.block;
+  }
+  runner.backward(stages, states, grads_.data());
+  return loss;
+}
+
+StepStats Trainer::step() {
+  const double t0 = now();
+  const TrainConfig& tc = cfg_.train;
+  std::mt19937_64 rng(splitmix64(tc.seed * 0x100000001B3ull ^ splitmix64(uint64_t(step_))));
+  std::fill(grads_.begin(), grads_.end(), 0.f);
+  StepStats s;
+  double loss = 0;
+  for (int a = 0; a < tc.accum; ++a) loss += micro_batch(rng, 1.f / float(tc.accum), s.tokens);
+  const float lr = lr_at(tc, step_);
+  if (!std::isfinite(loss))
+    throw Error("training step " + std::to_string(step_ + 1), "loss is " + std::to_string(loss) + " (not finite)");
+  // The update: the gradient norm is checked before any weight changes.
+  const double gn = grad_norm(grads_);
+  if (!std::isfinite(gn))
+    throw Error("training step " + std::to_string(step_ + 1), "gradient norm is not finite");
+  s.grad_norm = adam_.step(model_->params, grads_, tc, lr);
+  ++step_;
+  tokens_ += s.tokens;
+  s.step = step_;
+  s.loss = loss;
+  s.lr = lr;
+  s.seconds = now() - t0;
+  elapsed_ += s.seconds;
+  return s;
+}
+
+double Trainer::validate() const {
+  if (val_.empty() || cfg_.train.eval_blocks <= 0) return NAN;
+  EvalOptions o;
+  o.samples = cfg_.train.eval_samples;
+  o.max_blocks = cfg_.train.eval_blocks;
+  o.mask_eps = cfg_.train.mask_eps;
+  o.full_context = cfg_.train.full_context;
+  return evaluate(*model_, val_, o).nll;
+}
+
+void Trainer::save(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  std::map<std::string, std::string> meta = {
+      {"train_step", std::to_string(step_)},
+      {"train_adam_t", std::to_string(adam_.t)},
+      {"train_tokens", std::to_string(tokens_)},
+      {"train_elapsed", std::to_string(elapsed_)},
+  };
+  save_checkpoint(dir + "/state.safetensors", cfg_, *model_, tok_, meta,
+                  {{"train.adam.m", &adam_.m}, {"train.adam.v", &adam_.v}});
+  save_checkpoint(dir + "/model.safetensors", cfg_, *model_, tok_, meta);
+}
+
+}  // namespace bs

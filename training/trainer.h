@@ -1,0 +1,89 @@
+// The blockwise trainer (DESIGN.md §5): B consecutive blocks per document, masked pass with the
+// real context, clean pass for the summary that becomes the next block's memory, backward
+// through the summaries across the B blocks; AdamW; checkpoints with optimizer state for
+// bit-for-bit resume.
+//
+// Step s (0-based) draws everything random from a generator seeded by (train.seed, s), so a
+// resumed run needs no saved generator state and repeats the same batches, masks and modes.
+//
+// Files in train.out:
+//   state.safetensors  weights + tokenizer + "train.adam.m"/"train.adam.v" + metadata (step,
+//                      tokens, elapsed): what --resume reads
+//   model.safetensors  weights + tokenizer only: what generate/eval/info read
+//   metrics.jsonl      one JSON object per logged step / evaluation
+// Both checkpoint files are written to a temporary file and renamed.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+#include "training/adamw.h"
+#include "training/block_runner.h"
+
+namespace bs {
+
+struct StepStats {
+  int64_t step = 0;         // optimizer steps done after this one
+  double loss = 0;          // mean NLL-bound estimate of the step's blocks (nats/token)
+  double grad_norm = 0;     // before clipping
+  float lr = 0;
+  int64_t tokens = 0;       // block tokens trained in this step
+  double seconds = 0;       // wall time of this step
+};
+
+class Trainer {
+ public:
+  // Fresh run: a new model initialised from cfg.model.init_seed.
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val);
+  // Continues from a state checkpoint (the model and optimizer state it holds).
+  static std::unique_ptr<Trainer> resume(const std::string& state_path, const Config& cfg,
+                                         std::vector<DocBlocks> train, std::vector<DocBlocks> val);
+
+  // One optimizer step. Throws bs::Error when the loss or gradient is not finite (no update
+  // is applied then).
+  StepStats step();
+  // Validation NLL bound in summary mode over train.eval_blocks blocks (fixed seed).
+  double validate() const;
+
+  void save(const std::string& dir) const;  // state.safetensors, then model.safetensors
+
+  const Model& model() const { return *model_; }
+  Model& model() { return *model_; }
+  const Config& config() const { return cfg_; }
+  const Tokenizer& tokenizer() const { return tok_; }
+  int64_t steps_done() const { return step_; }
+  int64_t tokens_seen() const { return tokens_; }
+  double elapsed() const { return elapsed_; }  // training seconds, summed over runs
+
+ private:
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val,
+          std::unique_ptr<Model> model);
+  struct Window {
+    int doc, first, burn, count;  // burn: blocks before `first` summarised without gradient
+  };
+  Window sample_window(std::mt19937_64& rng) const;
+  MemMode sample_mode(std::mt19937_64& rng) const;
+  double micro_batch(std::mt19937_64& rng, float scale, int64_t& tokens);
+
+  Config cfg_;
+  Tokenizer tok_;
+  std::vector<DocBlocks> train_, val_;
+  std::vector<int64_t> cum_blocks_;  // prefix sums of train block counts
+  std::unique_ptr<Model> model_;
+  AdamW adam_;
+  std::vector<float> grads_;
+  int64_t step_ = 0, tokens_ = 0;
+  double elapsed_ = 0;
+};
+
+// Loads the documents of a shard, cut into blocks of L.
+std::vector<DocBlocks> load_blocks(const class ShardReader& shard, int L);
+
+}  // namespace bs
