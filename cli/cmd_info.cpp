@@ -16,7 +16,7 @@ void add_info_command(CLI::App& app) {
     Checkpoint ck = load_checkpoint(*path);
     const Model& m = *ck.model;
     std::printf("checkpoint     %s\n", path->c_str());
-    for (const char* k : {"format_version", "step", "tokenizer_hash"}) {
+    for (const char* k : {"format_version", "train_step", "train_tokens", "tokenizer_hash"}) {
       auto it = ck.metadata.find(k);
       if (it != ck.metadata.end()) std::printf("%-14s %s\n", k, it->second.c_str());
     }

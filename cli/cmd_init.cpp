@@ -30,7 +30,7 @@ void add_init_command(CLI::App& app) {
                             " (use --set model.vocab=" + std::to_string(t.vocab_size()) + ")");
     Model m(c.model);
     m.init_random();
-    save_checkpoint(*out, c, m, t, {{"step", "0"}});
+    save_checkpoint(*out, c, m, t, {{"train_step", "0"}});
     std::cerr << "wrote " << *out << " (" << m.num_params() << " parameters)\n";
   });
 }

@@ -144,8 +144,10 @@ void run_train(const TrainArgs& a) {
     std::signal(SIGINT, old_int);
     std::signal(SIGTERM, old_term);
     if (tty) std::fprintf(stderr, "\n");
-    throw Error(e.what(), "training stopped; the last good checkpoint (step " + std::to_string(last_saved) +
-                              ") is kept in " + tc.out);
+    const bool any = std::filesystem::exists(state);
+    throw Error(e.what(), any ? "training stopped; the last good checkpoint (step " + std::to_string(last_saved) +
+                                    ") is kept in " + tc.out
+                              : "training stopped before any checkpoint was written");
   }
   if (tr->steps_done() != last_saved) save();
   std::signal(SIGINT, old_int);

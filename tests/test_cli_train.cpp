@@ -1,0 +1,198 @@
+// `blockscribe train|eval|plot` end to end on a tiny corpus: checkpoints and metrics, refusing
+// to overwrite a run, SIGTERM writes a checkpoint and --resume then ends with exactly the weights
+// of an uninterrupted run, the NaN stop, eval in all memory modes, the SVG plot, bad inputs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/checkpoint.h"
+#include "core/fileio.h"
+#include "core/tokenizer.h"
+#include "tests/testutil.h"
+
+extern char** environ;
+
+namespace {
+
+using bs::test::run_cli;
+
+class CliTrain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new bs::test::TempDir();
+    std::filesystem::create_directories(dir->path() / "docs");
+    const char* names[] = {"Elizabeth", "Darcy", "Jane", "Bingley", "Lydia", "Wickham"};
+    for (int d = 0; d < 30; ++d) {
+      std::string text;
+      for (int i = 0; i < 25; ++i)
+        text += std::string(names[(d + i) % 6]) + " walked with " + names[(d * 7 + i * 5 + 1) % 6] +
+                " to the house on day " + std::to_string(i) + ". They spoke of the letter. ";
+      bs::test::write_file(dir->path() / "docs" / ("d" + std::to_string(d) + ".txt"), text + "\n");
+    }
+    auto r = run_cli("corpus prepare --source " + dir->str("docs") + " --out " + dir->str("data") +
+                     " --vocab 320 --val-permille 100");
+    if (r.exit_code != 0) {
+      setup_error = "corpus prepare failed: " + r.err;
+      return;
+    }
+    vocab = bs::Tokenizer::load(dir->str("data/tokenizer.model")).vocab_size();
+  }
+  static void TearDownTestSuite() { delete dir; }
+  void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
+
+  // Common train arguments for a run in `out`.
+  static std::string train_args(const std::string& out, int steps, const std::string& extra = "") {
+    return "train --config " + std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml --set model.vocab=" +
+           std::to_string(vocab) + " --set train.data=" + dir->str("data") + " --set train.out=" + out +
+           " --set train.steps=" + std::to_string(steps) + " --set train.eval_blocks=8 " + extra;
+  }
+  static std::vector<float> weights(const std::string& path) {
+    return bs::load_checkpoint(path).model->params;
+  }
+
+  static inline bs::test::TempDir* dir = nullptr;
+  static inline std::string setup_error;
+  static inline int vocab = 0;
+};
+
+TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
+  const std::string out = dir->str("run1");
+  auto r = run_cli(train_args(out, 12, "--set train.checkpoint_every=5 --set train.log_every=2 --set train.eval_every=6"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(out + "/model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/state.safetensors"));
+  // metrics.jsonl: a JSON object per line, losses finite, validation at steps 6 and 12.
+  std::ifstream in(out + "/metrics.jsonl");
+  std::string line;
+  int losses = 0, vals = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    ASSERT_TRUE(j.contains("step")) << line;
+    if (j.contains("loss")) {
+      ++losses;
+      EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+    }
+    if (j.contains("val_nll")) ++vals;
+  }
+  EXPECT_EQ(losses, 7);  // steps 1, 2, 4, ..., 12
+  EXPECT_EQ(vals, 2);
+  auto info = run_cli("info " + out + "/model.safetensors");
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("train_step"), std::string::npos) << info.out;
+
+  const std::string before = bs::test::read_file(out + "/state.safetensors");
+  auto again = run_cli(train_args(out, 12));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("already holds a training run"), std::string::npos) << again.err;
+  EXPECT_EQ(bs::test::read_file(out + "/state.safetensors"), before);
+
+  // plot: an SVG with the curves.
+  auto p = run_cli("plot " + out + "/metrics.jsonl -o " + dir->str("loss.svg"));
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string svg = bs::test::read_file(dir->str("loss.svg"));
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("validation NLL bound"), std::string::npos);
+
+  // eval: one line per memory mode, a finite bound with an interval.
+  auto e = run_cli("eval --model " + out + "/model.safetensors --data " + dir->str("data") + " --memory all --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  std::istringstream lines(e.out);
+  int modes = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_GT(j["nll"].get<double>(), 0.0);
+    EXPECT_GT(j["ci95"].get<double>(), 0.0);
+    ++modes;
+  }
+  EXPECT_EQ(modes, 4);
+}
+
+TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
+  const int steps = 200;
+  const std::string a = dir->str("uninterrupted"), b = dir->str("interrupted");
+  auto r = run_cli(train_args(a, steps, "--set train.eval_every=0"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  // Start the same run, stop it with SIGTERM once it has logged a step.
+  std::string cmd = std::string(BS_CLI_PATH) + " " + train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") +
+                    " 2>/dev/null";
+  pid_t pid = 0;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  // exec so the signal reaches blockscribe itself, not the shell
+  std::string exec_cmd = "exec " + cmd;
+  argv[2] = exec_cmd.c_str();
+  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    if (std::filesystem::file_size(b + "/metrics.jsonl", ec) > 0 && !ec) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 0) GTEST_SKIP() << "the run finished before the signal arrived";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  ASSERT_TRUE(std::filesystem::exists(b + "/state.safetensors")) << "no checkpoint on SIGTERM";
+  const auto ck = bs::load_checkpoint(b + "/model.safetensors");
+  const int stopped = std::stoi(ck.metadata.at("train_step"));
+  EXPECT_GT(stopped, 0);
+  EXPECT_LT(stopped, steps);
+
+  auto res = run_cli(train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") + " --resume");
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.err.find("resuming"), std::string::npos) << res.err;
+  EXPECT_EQ(weights(a + "/model.safetensors"), weights(b + "/model.safetensors")) << "stopped at step " << stopped;
+}
+
+TEST_F(CliTrain, NonFiniteLossStopsWithAClearMessage) {
+  const std::string out = dir->str("nan");
+  auto r = run_cli(train_args(out, 30, "--set train.lr=1e30 --set train.min_lr=1e30 --set train.warmup=0 "
+                                       "--set train.grad_clip=0 --set train.checkpoint_every=1 --set train.eval_every=0"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
+  // The error is one line, the last one (progress lines may precede it).
+  const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+  EXPECT_EQ(last.rfind("blockscribe: error: ", 0), 0u) << r.err;
+  EXPECT_NE(last.find("not finite"), std::string::npos) << r.err;
+  // The checkpoint left behind is loadable and finite.
+  if (std::filesystem::exists(out + "/model.safetensors"))
+    for (float w : weights(out + "/model.safetensors")) ASSERT_TRUE(std::isfinite(w));
+}
+
+TEST_F(CliTrain, BadInputsGiveOneClearMessage) {
+  bs::test::TempDir t;
+  bs::test::write_file(t.path() / "bad.jsonl", "{\"step\": 1, \"loss\": 2}\nnot json\n");
+  const std::string cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
+  struct Case {
+    std::string args, must_contain;
+  } cases[] = {
+      {"train --config " + cfg + " --set train.data=" + t.str("nowhere") + " --set train.out=" + t.str("o"),
+       "nowhere"},
+      {train_args(t.str("o2"), 5) + " --resume", "nothing to resume"},
+      {"train --config " + cfg + " --set train.data=" + dir->str("data") + " --set train.out=" + t.str("o3") +
+           " --set model.vocab=4096",
+       "--set model.vocab=" + std::to_string(vocab)},
+      {train_args(t.str("o4"), 5, "--set train.none_prob=0.9 --set train.memory_dropout=0.5"), "train.none_prob"},
+      {"eval --model " + t.str("none.safetensors") + " --data " + dir->str("data"), "none.safetensors"},
+      {"plot " + t.str("bad.jsonl") + " -o " + t.str("x.svg"), "bad.jsonl:2"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_cli(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.must_contain), std::string::npos) << c.args << "\n" << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(t.path() / "x.svg"));
+  EXPECT_FALSE(std::filesystem::exists(t.path() / "o3" / "state.safetensors"));
+}
+
+}  // namespace
