@@ -2,20 +2,26 @@
 # The main job, end to end on a fresh machine (after scripts/setup.sh):
 #   1. build blockscribe (release)
 #   2. prepare the built-in story corpus (Austen + King James Bible): documents, tokenizer, shards
-#   3. write an initialised default small model with that tokenizer
-#   4. run the model forward over a prompt, block by block, with summary memory
-# Training and generation join this script as their issues land.
+#   3. train the default small story model (samples/configs/story-small.toml) within a time
+#      budget (BS_TRAIN_BUDGET seconds, default 2700); running this script again resumes the
+#      training where it stopped until the configured steps are done
+#   4. report the validation NLL bound in the four memory modes and draw the loss curves
+#   5. run the trained model over a prompt, block by block, with summary memory
+# Generation joins this script when its issue lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh cpu-release
 bin=build/cpu-release/cli/blockscribe
 threads="$(nproc)"
-"$bin" -t "$threads" corpus prepare --source stories --out data/stories
-mkdir -p runs
-if [ ! -f runs/story-small-init.safetensors ]; then
-  "$bin" init --config samples/configs/story-small.toml --tokenizer data/stories/tokenizer.model \
-    --out runs/story-small-init.safetensors
+budget="${BS_TRAIN_BUDGET:-2700}"
+run=runs/story-small
+"$bin" -t "$threads" corpus prepare --source stories --out data/stories --val-permille 50
+if [ -f "$run/state.safetensors" ]; then
+  "$bin" -t "$threads" train --config samples/configs/story-small.toml --resume --time-budget "$budget"
+else
+  "$bin" -t "$threads" train --config samples/configs/story-small.toml --time-budget "$budget"
 fi
-"$bin" info runs/story-small-init.safetensors | head -20
-"$bin" -t "$threads" forward --model runs/story-small-init.safetensors \
-  --prompt-file samples/prompts/austen.txt --show
+"$bin" info "$run/model.safetensors" | head -8
+"$bin" plot "$run/metrics.jsonl" -o "$run/loss.svg"
+"$bin" -t "$threads" eval --model "$run/model.safetensors" --data data/stories --memory all --max-blocks 400
+"$bin" -t "$threads" forward --model "$run/model.safetensors" --prompt-file samples/prompts/austen.txt --show
