@@ -22,17 +22,26 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
+  std::vector<MemMode> modes;
+  if (a.memory == "all") {
+    modes = {MemMode::summary, MemMode::window, MemMode::full, MemMode::none};
+  } else {
+    for (size_t b = 0; b <= a.memory.size();) {  // comma-separated list
+      size_t e = a.memory.find(',', b);
+      if (e == std::string::npos) e = a.memory.size();
+      modes.push_back(parse_mem_mode(a.memory.substr(b, e - b)));
+      b = e + 1;
+    }
+  }
   Checkpoint ck = load_checkpoint(a.model);
   PreparedCorpus corpus = open_prepared_corpus(a.data);
   if (corpus.tokenizer.hash() != ck.tokenizer->hash())
     throw Error(a.data, "its tokenizer differs from the one in " + a.model + " (the model was trained on other data)");
-  std::vector<MemMode> modes;
-  if (a.memory == "all") modes = {MemMode::summary, MemMode::window, MemMode::full, MemMode::none};
-  else modes = {parse_mem_mode(a.memory)};
   const ShardReader& shard = a.split == "train" ? corpus.train : corpus.val;
   if (shard.num_docs() == 0) throw Error(shard.path(), "split '" + a.split + "' has no documents");
   auto docs = load_blocks(shard, ck.config.model.block);
   const bool tty = stderr_is_tty();
+  std::vector<EvalResult> results;
   for (MemMode mode : modes) {
     EvalOptions o;
     o.mode = mode;
@@ -54,6 +63,19 @@ void run_eval(const EvalArgs& a) {
                   mem_mode_name(mode), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples, a.split.c_str());
     }
     std::fflush(stdout);
+    results.push_back(std::move(r));
+  }
+  // Paired differences against the first mode: same blocks, same rates, same masks.
+  for (size_t i = 1; i < results.size(); ++i) {
+    auto [d, ci] = paired_difference(results[i], results[0]);
+    if (a.json) {
+      nlohmann::json j = {{"paired", std::string(mem_mode_name(modes[i])) + " - " + mem_mode_name(modes[0])},
+                          {"diff", d}, {"ci95", ci}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%-8s - %-8s %+.4f ± %.4f nats/token (paired over the same blocks and masks)\n",
+                  mem_mode_name(modes[i]), mem_mode_name(modes[0]), d, ci);
+    }
   }
 }
 
@@ -67,8 +89,8 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--split", a->split, "Which split to score")->check(CLI::IsMember({"val", "train"}))->capture_default_str();
   sub->add_option("--memory", a->memory,
                   "summary (memory + window, the design) | window (overlap only) | full (raw earlier tokens, up to "
-                  "train.full_context) | none | all")
-      ->check(CLI::IsMember({"summary", "window", "full", "none", "all"}))
+                  "train.full_context) | none | all, or a comma-separated list; later modes are also "
+                  "compared with the first, block by block")
       ->capture_default_str();
   sub->add_option("--samples", a->samples, "Masking rates drawn per block")->check(CLI::Range(1, 64))->capture_default_str();
   sub->add_option("--max-blocks", a->max_blocks, "Score at most this many blocks (0 = all), spread over documents")

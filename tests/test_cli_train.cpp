@@ -105,14 +105,20 @@ TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
   auto e = run_cli("eval --model " + out + "/model.safetensors --data " + dir->str("data") + " --memory all --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   std::istringstream lines(e.out);
-  int modes = 0;
+  int modes = 0, paired = 0;
   while (std::getline(lines, line)) {
     auto j = nlohmann::json::parse(line);
-    EXPECT_GT(j["nll"].get<double>(), 0.0);
     EXPECT_GT(j["ci95"].get<double>(), 0.0);
-    ++modes;
+    if (j.contains("memory")) {
+      EXPECT_GT(j["nll"].get<double>(), 0.0);
+      ++modes;
+    } else {
+      EXPECT_TRUE(j.contains("paired") && j.contains("diff")) << line;
+      ++paired;
+    }
   }
   EXPECT_EQ(modes, 4);
+  EXPECT_EQ(paired, 3);  // window, full, none against summary
 }
 
 TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
@@ -185,6 +191,8 @@ TEST_F(CliTrain, BadInputsGiveOneClearMessage) {
       {train_args(t.str("o4"), 5, "--set train.none_prob=0.9 --set train.memory_dropout=0.5"), "train.none_prob"},
       {"eval --model " + t.str("none.safetensors") + " --data " + dir->str("data"), "none.safetensors"},
       {"plot " + t.str("bad.jsonl") + " -o " + t.str("x.svg"), "bad.jsonl:2"},
+      {"eval --model " + dir->str("run1/model.safetensors") + " --data " + dir->str("data") + " --memory summary,nope",
+       "unknown memory mode"},
   };
   for (const auto& c : cases) {
     auto r = run_cli(c.args);

@@ -271,7 +271,9 @@ TEST(Trainer, NonFiniteLossStopsWithoutAnUpdate) {
   }
   EXPECT_EQ(a.steps_done(), 1);
   for (size_t i = 0; i < before.size(); ++i)
-    if (!std::isnan(before[i])) ASSERT_EQ(before[i], a.model().params[i]);
+    if (!std::isnan(before[i])) {
+      ASSERT_EQ(before[i], a.model().params[i]);
+    }
 }
 
 TEST(Evaluate, FixedSeedIsReproducibleAndModesDiffer) {

@@ -65,7 +65,24 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   var /= std::max<double>(1, double(est.size()) - 1);
   r.nll = mean;
   r.ci95 = 1.96 * std::sqrt(var / double(est.size()));
+  r.per_block = std::move(est);
   return r;
+}
+
+std::pair<double, double> paired_difference(const EvalResult& a, const EvalResult& b) {
+  BS_CHECK(a.per_block.size() == b.per_block.size() && !a.per_block.empty(), "paired difference",
+           "the two evaluations must cover the same blocks");
+  const size_t n = a.per_block.size();
+  double mean = 0;
+  for (size_t i = 0; i < n; ++i) mean += a.per_block[i] - b.per_block[i];
+  mean /= double(n);
+  double var = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = a.per_block[i] - b.per_block[i] - mean;
+    var += d * d;
+  }
+  var /= std::max<double>(1, double(n) - 1);
+  return {mean, 1.96 * std::sqrt(var / double(n))};
 }
 
 }  // namespace bs

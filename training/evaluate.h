@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -32,7 +33,14 @@ struct EvalResult {
   int64_t blocks = 0;
   int64_t passes = 0;   // masked passes (blocks × samples)
   double ppl() const;   // exp(nll), the perplexity bound
+  // Per-block estimates, in a fixed order. With the same seed and documents every mode draws the
+  // same rates and masks, so two modes can be compared block by block (paired_difference).
+  std::vector<double> per_block;
 };
+
+// Mean of a.per_block − b.per_block and the half-width of its 95% interval: the paired
+// comparison of two modes, far tighter than the two separate intervals.
+std::pair<double, double> paired_difference(const EvalResult& a, const EvalResult& b);
 
 using EvalProgress = std::function<void(int64_t blocks_done, int64_t blocks_total)>;
 
