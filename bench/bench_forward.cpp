@@ -3,7 +3,7 @@
 // plain large sgemm and an FMA probe measured in the same run (the second vCPU of this machine is
 // not always ours; the probe shows whether it was).
 //
-//   build/bench/bench_forward [--repeats N] [--threads-list 1,2]
+//   build/cpu-release/bench/bench_forward [--repeats N] [--threads-list 1,2]
 //
 // Two contexts: "plain512" = one 512-token block, logits on all 512 rows (the shape PyTorch was
 // measured on); "block" = the design's block layout [M 32x4 | W 16 | X 64 | Σ 4] (logits on X).
@@ -61,18 +61,10 @@ Result run(const bs::Model& m, const bs::SeqSpec& spec, int repeats, int tokens_
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeats = 15;
-  std::vector<int> threads = {1, 2};
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--threads-list") && i + 1 < argc) {
-      threads.clear();
-      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ",")) threads.push_back(std::atoi(p));
-    } else {
-      std::fprintf(stderr, "usage: bench_forward [--repeats N] [--threads-list 1,2]\n");
-      return 2;
-    }
-  }
+  bs::bench::BenchArgs args{15};
+  if (!bs::bench::parse_bench_args(argc, argv, "bench_forward", args)) return 2;
+  const int repeats = args.repeats;
+  const std::vector<int>& threads = args.threads;
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> tok(10, 4095);
 

@@ -49,18 +49,10 @@ double plain_forward_flops(const bs::ModelConfig& c, int T) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeats = 5;
-  std::vector<int> threads = {1, 2};
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--threads-list") && i + 1 < argc) {
-      threads.clear();
-      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ",")) threads.push_back(std::atoi(p));
-    } else {
-      std::fprintf(stderr, "usage: bench_train [--repeats N] [--threads-list 1,2]\n");
-      return 2;
-    }
-  }
+  bs::bench::BenchArgs args{5};
+  if (!bs::bench::parse_bench_args(argc, argv, "bench_train", args)) return 2;
+  const int repeats = args.repeats;
+  const std::vector<int>& threads = args.threads;
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> tok(10, 4095);
 

@@ -4,6 +4,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -37,6 +40,27 @@ double fma_loop(double seconds) {
 }
 
 }  // namespace
+
+bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a) {
+  bool ok = true;
+  for (int i = 1; i < argc && ok; ++i) {
+    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) {
+      a.repeats = std::atoi(argv[++i]);
+      ok = a.repeats >= 1;
+    } else if (!std::strcmp(argv[i], "--threads-list") && i + 1 < argc) {
+      a.threads.clear();
+      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ",")) {
+        a.threads.push_back(std::atoi(p));
+        ok = ok && a.threads.back() >= 1;
+      }
+      ok = ok && !a.threads.empty();
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) std::fprintf(stderr, "usage: %s [--repeats N] [--threads-list 1,2]\n", name);
+  return ok;
+}
 
 double sgemm_gflops(int threads, int M, int N, int K, double seconds) {
   openblas_set_num_threads(threads);

@@ -2,8 +2,18 @@
 // Each benchmark prints its own GFLOP/s next to these, measured in the same process moments
 // earlier, so ratios survive the noise of a shared 2-core machine.
 #pragma once
+#include <vector>
 
 namespace bs::bench {
+
+// Command line shared by the benchmarks: [--repeats N] [--threads-list 1,2].
+struct BenchArgs {
+  int repeats;
+  std::vector<int> threads = {1, 2};
+};
+// Parses argv into a (whose fields hold the defaults); prints the usage of `name` and returns
+// false on anything else, or on a repeat count or thread count below 1.
+bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a);
 
 // GFLOP/s (2·M·N·K per call) of cblas_sgemm C(M,N) = A(M,K)·B(K,N) with `threads` OpenBLAS
 // threads, median over repeated calls filling at least `seconds`.
