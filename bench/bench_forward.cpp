@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
   bctx.slots = true;
   bs::SeqSpec block = bs::make_block_spec(cb, bctx);
 
-  std::printf("bench_forward: V 4096, C 256, 6 layers, 4 heads, F 1024; median of %d runs\n", repeats);
+  std::printf("bench_forward: V 4096, C 256, 6 layers, 4 heads, F 1024; median of %d runs\n",
+              repeats);
   std::printf("%-8s %-8s %10s %10s %10s %10s %8s\n", "threads", "context", "tokens/s", "GFLOP/s",
               "sgemm", "fma-probe", "of-sgemm");
   for (int th : threads) {
@@ -108,10 +109,10 @@ int main(int argc, char** argv) {
     double sg = bs::bench::sgemm_gflops(th, 512, 1024, 256, 0.5);
     Result a = run(m512, plain, repeats, 512);
     Result b = run(mb, block, repeats, cb.block);
-    std::printf("%-8d %-8s %10.0f %10.1f %10.1f %10.1f %7.0f%%\n", th, "plain512", a.tok_s, a.gflops, sg, fma,
-                100 * a.gflops / sg);
-    std::printf("%-8d %-8s %10.0f %10.1f %10.1f %10.1f %7.0f%%\n", th, "block", b.tok_s, b.gflops, sg, fma,
-                100 * b.gflops / sg);
+    std::printf("%-8d %-8s %10.0f %10.1f %10.1f %10.1f %7.0f%%\n", th, "plain512", a.tok_s,
+                a.gflops, sg, fma, 100 * a.gflops / sg);
+    std::printf("%-8d %-8s %10.0f %10.1f %10.1f %10.1f %7.0f%%\n", th, "block", b.tok_s, b.gflops,
+                sg, fma, 100 * b.gflops / sg);
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

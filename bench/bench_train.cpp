@@ -42,7 +42,8 @@ double median(std::vector<double> v) {
 double plain_forward_flops(const bs::ModelConfig& c, int T) {
   const double C = c.d, F = c.ffn, V = c.vocab;
   const double visible = double(T) * T;  // bidirectional block: every row sees every key
-  const double per_layer = 2.0 * T * C * (3 * C + C + 2 * F) + 2.0 * T * F * C + 2.0 * 2 * visible * C;
+  const double per_layer =
+      2.0 * T * C * (3 * C + C + 2 * F) + 2.0 * T * F * C + 2.0 * 2 * visible * C;
   return c.layers * per_layer + 2.0 * T * C * V;
 }
 
@@ -90,15 +91,17 @@ int main(int argc, char** argv) {
     docs.push_back(bs::cut_blocks({t, s}, 64));
   }
   std::vector<std::string> tdocs = {"a tiny tokenizer only for the trainer's bookkeeping"};
-  for (int i = 0; i < 200; ++i) tdocs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) + ".");
+  for (int i = 0; i < 200; ++i)
+    tdocs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) + ".");
   std::vector<std::string_view> tv(tdocs.begin(), tdocs.end());
   bs::TokenizerTrainOptions to;
   to.vocab_size = 300;
   const std::string spm = bs::train_tokenizer(tv, to);
 
-  std::printf("bench_train: V 4096, C 256, 6 layers, 4 heads, F 1024; median of %d steps\n", repeats);
-  std::printf("%-8s %-11s %10s %10s %10s %10s %8s\n", "threads", "shape", "tokens/s", "GFLOP/s", "sgemm",
-              "fma-probe", "of-sgemm");
+  std::printf("bench_train: V 4096, C 256, 6 layers, 4 heads, F 1024; median of %d steps\n",
+              repeats);
+  std::printf("%-8s %-11s %10s %10s %10s %10s %8s\n", "threads", "shape", "tokens/s", "GFLOP/s",
+              "sgemm", "fma-probe", "of-sgemm");
   for (int th : threads) {
     bs::set_num_threads(th);
     const double fma = bs::bench::fma_probe_gflops(th, 0.3);
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
         bs::StepStats s = tr.step();
         if (r > 0) t.push_back(s.seconds), tokens = s.tokens;
       }
-      std::printf("%-8d %-11s %10.0f %10s %10.1f %10.1f %8s\n", th, "blockstep", tokens / median(t), "-", sg, fma, "-");
+      std::printf("%-8d %-11s %10.0f %10s %10.1f %10.1f %8s\n", th, "blockstep", tokens / median(t),
+                  "-", sg, fma, "-");
     }
   }
   rusage ru{};

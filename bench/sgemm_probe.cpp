@@ -4,11 +4,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -66,8 +66,8 @@ double sgemm_gflops(int threads, int M, int N, int K, double seconds) {
   openblas_set_num_threads(threads);
   std::vector<float> A(size_t(M) * K, 0.5f), B(size_t(K) * N, 0.25f), C(size_t(M) * N);
   auto call = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f,
-                C.data(), N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, A.data(), K, B.data(), N,
+                0.f, C.data(), N);
   };
   call();  // warm-up: thread start, page faults
   std::vector<double> t;

@@ -17,7 +17,8 @@ Segments block_segments(const ModelConfig& cfg, const BlockContext& ctx) {
            "memory holds " + std::to_string(s.mem) + " vectors, more than max_memory_blocks*K");
   BS_CHECK(s.hdr <= cfg.header_tokens, "block context",
            "header of " + std::to_string(s.hdr) + " tokens exceeds model.header_tokens");
-  BS_CHECK(ctx.long_window || s.win <= cfg.window, "block context", "window longer than model.window");
+  BS_CHECK(ctx.long_window || s.win <= cfg.window, "block context",
+           "window longer than model.window");
   BS_CHECK(s.blk >= 1 && s.blk <= cfg.block, "block context",
            "block must hold 1.." + std::to_string(cfg.block) + " tokens");
   BS_CHECK(ctx.sentence.empty() || int(ctx.sentence.size()) == s.blk, "block context",

@@ -19,15 +19,15 @@
 namespace bs {
 
 struct BlockContext {
-  const float* mem = nullptr;      // (mem_rows, C) memory vectors, newest last
-  int mem_rows = 0;                // number of memory vectors (blocks × K)
-  std::span<const int> header;     // header tokens, at most E
-  std::span<const int> window;     // overlap tokens, at most W
-  std::span<const int> block;      // the L tokens of the block (may contain the mask id)
-  std::span<const int> sentence;   // (L) sentence index within the block, or empty (all 0)
-  bool slots = false;              // append the K summary slots Σ
-  bool long_window = false;        // window may exceed model.window: the "full" reference mode
-                                   // (all earlier raw tokens, up to train.full_context)
+  const float* mem = nullptr;     // (mem_rows, C) memory vectors, newest last
+  int mem_rows = 0;               // number of memory vectors (blocks × K)
+  std::span<const int> header;    // header tokens, at most E
+  std::span<const int> window;    // overlap tokens, at most W
+  std::span<const int> block;     // the L tokens of the block (may contain the mask id)
+  std::span<const int> sentence;  // (L) sentence index within the block, or empty (all 0)
+  bool slots = false;             // append the K summary slots Σ
+  bool long_window = false;       // window may exceed model.window: the "full" reference mode
+                                  // (all earlier raw tokens, up to train.full_context)
 };
 
 struct Segments {

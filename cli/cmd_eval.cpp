@@ -36,7 +36,8 @@ void run_eval(const EvalArgs& a) {
   Checkpoint ck = load_checkpoint(a.model);
   PreparedCorpus corpus = open_prepared_corpus(a.data);
   if (corpus.tokenizer.hash() != ck.tokenizer->hash())
-    throw Error(a.data, "its tokenizer differs from the one in " + a.model + " (the model was trained on other data)");
+    throw Error(a.data, "its tokenizer differs from the one in " + a.model +
+                            " (the model was trained on other data)");
   const ShardReader& shard = a.split == "train" ? corpus.train : corpus.val;
   if (shard.num_docs() == 0) throw Error(shard.path(), "split '" + a.split + "' has no documents");
   auto docs = load_blocks(shard, ck.config.model.block);
@@ -51,16 +52,26 @@ void run_eval(const EvalArgs& a) {
     o.mask_eps = ck.config.train.mask_eps;
     o.full_context = ck.config.train.full_context;
     EvalResult r = evaluate(*ck.model, docs, o, [&](int64_t done, int64_t total) {
-      if (tty) std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", mem_mode_name(mode), (long long)done, (long long)total);
+      if (tty)
+        std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", mem_mode_name(mode), (long long)done,
+                     (long long)total);
     });
     if (tty) std::fprintf(stderr, "\n");
     if (a.json) {
-      nlohmann::json j = {{"memory", mem_mode_name(mode)}, {"nll", r.nll}, {"ci95", r.ci95}, {"ppl", r.ppl()},
-                          {"blocks", r.blocks}, {"samples", a.samples}, {"split", a.split}};
+      nlohmann::json j = {{"memory", mem_mode_name(mode)},
+                          {"nll", r.nll},
+                          {"ci95", r.ci95},
+                          {"ppl", r.ppl()},
+                          {"blocks", r.blocks},
+                          {"samples", a.samples},
+                          {"split", a.split}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("%-8s NLL bound %.4f ± %.4f nats/token  (perplexity bound %.2f; %lld blocks × %d samples, %s)\n",
-                  mem_mode_name(mode), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples, a.split.c_str());
+      std::printf(
+          "%-8s NLL bound %.4f ± %.4f nats/token  (perplexity bound %.2f; %lld blocks × %d "
+          "samples, %s)\n",
+          mem_mode_name(mode), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples,
+          a.split.c_str());
     }
     std::fflush(stdout);
     results.push_back(std::move(r));
@@ -69,8 +80,10 @@ void run_eval(const EvalArgs& a) {
   for (size_t i = 1; i < results.size(); ++i) {
     auto [d, ci] = paired_difference(results[i], results[0]);
     if (a.json) {
-      nlohmann::json j = {{"paired", std::string(mem_mode_name(modes[i])) + " - " + mem_mode_name(modes[0])},
-                          {"diff", d}, {"ci95", ci}};
+      nlohmann::json j = {
+          {"paired", std::string(mem_mode_name(modes[i])) + " - " + mem_mode_name(modes[0])},
+          {"diff", d},
+          {"ci95", ci}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%-8s - %-8s %+.4f ± %.4f nats/token (paired over the same blocks and masks)\n",
@@ -83,19 +96,30 @@ void run_eval(const EvalArgs& a) {
 
 void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  CLI::App* sub = app.add_subcommand("eval", "Validation NLL bound of a model in one or all memory modes");
+  CLI::App* sub =
+      app.add_subcommand("eval", "Validation NLL bound of a model in one or all memory modes");
   sub->add_option("-m,--model", a->model, "Model checkpoint (.safetensors)")->required();
-  sub->add_option("-d,--data", a->data, "Prepared corpus folder (from `corpus prepare`)")->required();
-  sub->add_option("--split", a->split, "Which split to score")->check(CLI::IsMember({"val", "train"}))->capture_default_str();
-  sub->add_option("--memory", a->memory,
-                  "summary (memory + window, the design) | window (overlap only) | full (raw earlier tokens, up to "
-                  "train.full_context) | none | all, or a comma-separated list; later modes are also "
-                  "compared with the first, block by block")
+  sub->add_option("-d,--data", a->data, "Prepared corpus folder (from `corpus prepare`)")
+      ->required();
+  sub->add_option("--split", a->split, "Which split to score")
+      ->check(CLI::IsMember({"val", "train"}))
       ->capture_default_str();
-  sub->add_option("--samples", a->samples, "Masking rates drawn per block")->check(CLI::Range(1, 64))->capture_default_str();
-  sub->add_option("--max-blocks", a->max_blocks, "Score at most this many blocks (0 = all), spread over documents")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
-  sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")->capture_default_str();
+  sub->add_option(
+         "--memory", a->memory,
+         "summary (memory + window, the design) | window (overlap only) | full (raw earlier "
+         "tokens, up to "
+         "train.full_context) | none | all, or a comma-separated list; later modes are also "
+         "compared with the first, block by block")
+      ->capture_default_str();
+  sub->add_option("--samples", a->samples, "Masking rates drawn per block")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  sub->add_option("--max-blocks", a->max_blocks,
+                  "Score at most this many blocks (0 = all), spread over documents")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")
+      ->capture_default_str();
   sub->add_flag("--json", a->json, "One JSON object per mode on stdout");
   sub->callback([a] { run_eval(*a); });
 }

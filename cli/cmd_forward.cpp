@@ -52,7 +52,8 @@ void run_forward(const ForwardArgs& a) {
   std::mt19937_64 rng(a.seed);
   double total_nll = 0, t_total = 0;
   long total_masked = 0, total_rows = 0;
-  std::printf("%-6s %-7s %-7s %-10s %-8s %-8s\n", "block", "tokens", "masked", "nll/tok", "acc", "ms");
+  std::printf("%-6s %-7s %-7s %-10s %-8s %-8s\n", "block", "tokens", "masked", "nll/tok", "acc",
+              "ms");
   for (size_t b0 = 0, bi = 0; b0 < ids.size(); b0 += c.block, ++bi) {
     size_t b1 = std::min(ids.size(), b0 + size_t(c.block));
     std::vector<int> clean(ids.begin() + b0, ids.begin() + b1);
@@ -97,7 +98,8 @@ void run_forward(const ForwardArgs& a) {
     SeqSpec commit = make_block_spec(c, ctx);
     fc.forward(commit, commit.out_begin);
     if (a.memory == "summary") mem.push(fc.summary());
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     t_total += ms;
     total_nll += nll;
     total_masked += long(where.size());
@@ -110,14 +112,15 @@ void run_forward(const ForwardArgs& a) {
       std::printf("       fill: %s\n", ck.tokenizer->decode(shown).c_str());
     }
   }
-  std::printf("total: %zu tokens, %ld masked, NLL %.4f nats/token, %.0f tokens/s\n", ids.size(), total_masked,
-              total_nll / total_masked, ids.size() / (t_total / 1000.0));
+  std::printf("total: %zu tokens, %ld masked, NLL %.4f nats/token, %.0f tokens/s\n", ids.size(),
+              total_masked, total_nll / total_masked, ids.size() / (t_total / 1000.0));
 }
 
 }  // namespace
 
 void add_forward_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("forward", "Run the model over a prompt block by block and score it");
+  auto* sub =
+      app.add_subcommand("forward", "Run the model over a prompt block by block and score it");
   auto a = std::make_shared<ForwardArgs>();
   sub->add_option("-m,--model", a->model, "Checkpoint (.safetensors)")->required();
   auto* p = sub->add_option("-p,--prompt", a->prompt, "Prompt text");
@@ -132,7 +135,8 @@ void add_forward_command(CLI::App& app) {
   sub->add_option("--seed", a->seed, "Seed for the masks")->capture_default_str();
   sub->add_flag("--show", a->show, "Print the model's fill of the masked positions");
   sub->callback([=] {
-    if (a->prompt.empty() && a->prompt_file.empty()) throw Error("forward", "give --prompt or --prompt-file");
+    if (a->prompt.empty() && a->prompt_file.empty())
+      throw Error("forward", "give --prompt or --prompt-file");
     run_forward(*a);
   });
 }

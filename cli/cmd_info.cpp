@@ -28,7 +28,8 @@ void add_info_command(CLI::App& app) {
     std::printf("%-34s %-14s %10s\n", "tensor", "shape", "numel");
     for (const auto& t : m.tensors()) {
       std::string shape;
-      for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "x" : "") + std::to_string(t.shape[i]);
+      for (size_t i = 0; i < t.shape.size(); ++i)
+        shape += (i ? "x" : "") + std::to_string(t.shape[i]);
       std::printf("%-34s %-14s %10zu\n", t.name.c_str(), shape.c_str(), t.numel);
     }
   });

@@ -16,7 +16,8 @@ void add_init_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto force = std::make_shared<bool>(false);
   cfg->add_to(sub);
-  sub->add_option("--tokenizer", *tok, "SentencePiece .model made by `tokenizer train`")->required();
+  sub->add_option("--tokenizer", *tok, "SentencePiece .model made by `tokenizer train`")
+      ->required();
   sub->add_option("-o,--out", *out, "Checkpoint to write (.safetensors)")->required();
   sub->add_flag("--force", *force, "Overwrite an existing checkpoint");
   sub->callback([=] {

@@ -40,8 +40,10 @@ void run_plot(const PlotArgs& a) {
       if (line.empty()) continue;
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_discarded() || !j.is_object() || !j.contains("step"))
-        throw Error(a.metrics[f] + ":" + std::to_string(ln), "not a metrics line (JSON object with \"step\")");
-      const double x = a.x == "tokens" && j.contains("tokens") ? j["tokens"].get<double>() : j["step"].get<double>();
+        throw Error(a.metrics[f] + ":" + std::to_string(ln),
+                    "not a metrics line (JSON object with \"step\")");
+      const double x = a.x == "tokens" && j.contains("tokens") ? j["tokens"].get<double>()
+                                                               : j["step"].get<double>();
       if (j.contains("loss")) tr.pts.push_back({x, j["loss"].get<double>()});
       if (j.contains("val_nll")) va.pts.push_back({x, j["val_nll"].get<double>()});
     }
@@ -73,32 +75,40 @@ void run_plot(const PlotArgs& a) {
   auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
   std::ostringstream svg;
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
+      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+         "fill='white'/>\n";
   for (int i = 0; i <= 5; ++i) {  // grid and tick labels
     const double yv = y0 + (y1 - y0) * i / 5, xv = x0 + (x1 - x0) * i / 5;
     char buf[64];
-    svg << "<line x1='" << L << "' x2='" << W - R << "' y1='" << py(yv) << "' y2='" << py(yv) << "' stroke='#ddd'/>\n";
+    svg << "<line x1='" << L << "' x2='" << W - R << "' y1='" << py(yv) << "' y2='" << py(yv)
+        << "' stroke='#ddd'/>\n";
     std::snprintf(buf, sizeof buf, "%.2f", yv);
-    svg << "<text x='" << L - 6 << "' y='" << py(yv) + 4 << "' text-anchor='end'>" << buf << "</text>\n";
+    svg << "<text x='" << L - 6 << "' y='" << py(yv) + 4 << "' text-anchor='end'>" << buf
+        << "</text>\n";
     std::snprintf(buf, sizeof buf, "%.0f", xv);
-    svg << "<text x='" << px(xv) << "' y='" << H - B + 18 << "' text-anchor='middle'>" << buf << "</text>\n";
+    svg << "<text x='" << px(xv) << "' y='" << H - B + 18 << "' text-anchor='middle'>" << buf
+        << "</text>\n";
   }
-  svg << "<text x='" << (L + W - R) / 2 << "' y='" << H - 20 << "' text-anchor='middle'>" << a.x << "</text>\n";
-  svg << "<text transform='translate(18," << (T + H - B) / 2 << ") rotate(-90)' text-anchor='middle'>nats/token</text>\n";
+  svg << "<text x='" << (L + W - R) / 2 << "' y='" << H - 20 << "' text-anchor='middle'>" << a.x
+      << "</text>\n";
+  svg << "<text transform='translate(18," << (T + H - B) / 2
+      << ") rotate(-90)' text-anchor='middle'>nats/token</text>\n";
   int legend = 0;
   for (const auto& s : series) {
     svg << "<polyline fill='none' stroke='" << s.color << "' stroke-width='" << (s.faint ? 1 : 2)
-        << "' stroke-opacity='" << (s.faint ? 0.3 : 1) << "'" << (s.dots ? " stroke-dasharray='6 3'" : "")
-        << " points='";
+        << "' stroke-opacity='" << (s.faint ? 0.3 : 1) << "'"
+        << (s.dots ? " stroke-dasharray='6 3'" : "") << " points='";
     for (auto [x, y] : s.pts)
       if (std::isfinite(y)) svg << px(x) << "," << py(y) << " ";
     svg << "'/>\n";
     if (s.dots)
       for (auto [x, y] : s.pts)
-        if (std::isfinite(y)) svg << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='3' fill='" << s.color << "'/>\n";
+        if (std::isfinite(y))
+          svg << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='3' fill='" << s.color
+              << "'/>\n";
     if (!s.faint) {
-      svg << "<text x='" << W - R - 10 << "' y='" << T + 14 * legend << "' text-anchor='end' fill='" << s.color << "'>"
-          << s.label << "</text>\n";
+      svg << "<text x='" << W - R - 10 << "' y='" << T + 14 * legend << "' text-anchor='end' fill='"
+          << s.color << "'>" << s.label << "</text>\n";
       ++legend;
     }
   }
@@ -111,10 +121,13 @@ void run_plot(const PlotArgs& a) {
 
 void add_plot_command(CLI::App& app) {
   auto a = std::make_shared<PlotArgs>();
-  CLI::App* sub = app.add_subcommand("plot", "Draw training and validation loss curves (metrics.jsonl) to an SVG");
+  CLI::App* sub = app.add_subcommand(
+      "plot", "Draw training and validation loss curves (metrics.jsonl) to an SVG");
   sub->add_option("metrics", a->metrics, "metrics.jsonl file(s) written by `train`")->required();
   sub->add_option("-o,--out", a->out, "SVG file to write")->capture_default_str();
-  sub->add_option("--x", a->x, "Horizontal axis")->check(CLI::IsMember({"step", "tokens"}))->capture_default_str();
+  sub->add_option("--x", a->x, "Horizontal axis")
+      ->check(CLI::IsMember({"step", "tokens"}))
+      ->capture_default_str();
   sub->callback([a] { run_plot(*a); });
 }
 

@@ -6,8 +6,8 @@
 // Writes train.out/{state,model}.safetensors every train.checkpoint_every steps, at the end, on
 // Ctrl-C/SIGTERM and when the time budget runs out; metrics.jsonl gets one line per logged step
 // and per evaluation. A non-finite loss or gradient stops the run and keeps the last checkpoint.
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -38,8 +38,10 @@ std::string fmt_duration(double s) {
   char buf[32];
   if (!std::isfinite(s) || s < 0) return "?";
   const long t = long(s);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
   return buf;
 }
 
@@ -60,19 +62,24 @@ void trim_metrics(const std::string& path, int64_t step) {
 void run_train(const TrainArgs& a) {
   Config cfg = a.cfg.load();
   const TrainConfig& tc = cfg.train;
-  if (tc.data.empty()) throw Error("train.data", "no corpus folder given (set it in the config or --set train.data=DIR)");
+  if (tc.data.empty())
+    throw Error("train.data",
+                "no corpus folder given (set it in the config or --set train.data=DIR)");
   PreparedCorpus corpus = open_prepared_corpus(tc.data);
   if (corpus.tokenizer.vocab_size() != cfg.model.vocab)
     throw Error(tc.data + "/tokenizer.model",
-                "tokenizer has " + std::to_string(corpus.tokenizer.vocab_size()) + " pieces but model.vocab is " +
-                    std::to_string(cfg.model.vocab) + " (use --set model.vocab=" +
-                    std::to_string(corpus.tokenizer.vocab_size()) + ")");
+                "tokenizer has " + std::to_string(corpus.tokenizer.vocab_size()) +
+                    " pieces but model.vocab is " + std::to_string(cfg.model.vocab) +
+                    " (use --set model.vocab=" + std::to_string(corpus.tokenizer.vocab_size()) +
+                    ")");
   const std::string state = tc.out + "/state.safetensors", metrics = tc.out + "/metrics.jsonl";
   std::error_code ec;
   const bool have_state = std::filesystem::exists(state, ec);
   if (a.resume && !have_state) throw Error(state, "nothing to resume: file not found");
   if (!a.resume && have_state)
-    throw Error(tc.out, "already holds a training run (state.safetensors): pass --resume, or choose another train.out");
+    throw Error(tc.out,
+                "already holds a training run (state.safetensors): pass --resume, or choose "
+                "another train.out");
 
   auto train = load_blocks(corpus.train, cfg.model.block);
   auto val = load_blocks(corpus.val, cfg.model.block);
@@ -82,15 +89,18 @@ void run_train(const TrainArgs& a) {
     if (tr->tokenizer().hash() != corpus.tokenizer.hash())
       throw Error(state, "was trained with another tokenizer than " + tc.data + "/tokenizer.model");
     trim_metrics(metrics, tr->steps_done());
-    std::fprintf(stderr, "train: resuming %s at step %lld\n", state.c_str(), (long long)tr->steps_done());
+    std::fprintf(stderr, "train: resuming %s at step %lld\n", state.c_str(),
+                 (long long)tr->steps_done());
   } else {
     std::filesystem::create_directories(tc.out);
-    tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train), std::move(val));
+    tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train),
+                                   std::move(val));
     write_file_atomic(metrics, "");
   }
-  std::fprintf(stderr, "train: %zu parameters, %d threads, batch %d x %d blocks of %d, %d steps -> %s\n",
-               tr->model().num_params(), num_threads(), tc.batch, tc.unroll, cfg.model.block, tc.steps,
-               tc.out.c_str());
+  std::fprintf(stderr,
+               "train: %zu parameters, %d threads, batch %d x %d blocks of %d, %d steps -> %s\n",
+               tr->model().num_params(), num_threads(), tc.batch, tc.unroll, cfg.model.block,
+               tc.steps, tc.out.c_str());
 
   std::ofstream log(metrics, std::ios::app);
   auto write_metric = [&](const nlohmann::json& j) {
@@ -115,28 +125,33 @@ void run_train(const TrainArgs& a) {
       ema_tok_s = ema_tok_s == 0 ? tok_s : 0.9 * ema_tok_s + 0.1 * tok_s;
       const double eta = (tc.steps - s.step) * (s.tokens / std::max(1.0, ema_tok_s));
       if (s.step % tc.log_every == 0 || s.step == tc.steps || s.step == 1)
-        write_metric({{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm},
-                      {"tokens", tr->tokens_seen()}, {"tok_s", tok_s}, {"elapsed", tr->elapsed()}});
+        write_metric({{"step", s.step},
+                      {"loss", s.loss},
+                      {"lr", s.lr},
+                      {"grad_norm", s.grad_norm},
+                      {"tokens", tr->tokens_seen()},
+                      {"tok_s", tok_s},
+                      {"elapsed", tr->elapsed()}});
       if (tty) {
-        std::fprintf(stderr, "\rstep %lld/%d  loss %.4f  %.0f tok/s  ETA %s   ", (long long)s.step, tc.steps, s.loss,
-                     ema_tok_s, fmt_duration(eta).c_str());
+        std::fprintf(stderr, "\rstep %lld/%d  loss %.4f  %.0f tok/s  ETA %s   ", (long long)s.step,
+                     tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
       } else if (s.step % tc.log_every == 0 || s.step == tc.steps) {
-        std::fprintf(stderr, "step %lld/%d  loss %.4f  %.0f tok/s  ETA %s\n", (long long)s.step, tc.steps, s.loss,
-                     ema_tok_s, fmt_duration(eta).c_str());
+        std::fprintf(stderr, "step %lld/%d  loss %.4f  %.0f tok/s  ETA %s\n", (long long)s.step,
+                     tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
       }
       if (tc.eval_every > 0 && (s.step % tc.eval_every == 0 || s.step == tc.steps)) {
         double v = tr->validate();
         if (std::isfinite(v)) {
           write_metric({{"step", s.step}, {"val_nll", v}, {"tokens", tr->tokens_seen()}});
-          std::fprintf(stderr, "%sstep %lld  validation NLL bound %.4f nats/token\n", tty ? "\n" : "",
-                       (long long)s.step, v);
+          std::fprintf(stderr, "%sstep %lld  validation NLL bound %.4f nats/token\n",
+                       tty ? "\n" : "", (long long)s.step, v);
         }
       }
       if (tc.checkpoint_every > 0 && s.step % tc.checkpoint_every == 0) save();
       if (g_signal) break;
       if (a.time_budget > 0 && run_seconds >= a.time_budget) {
-        std::fprintf(stderr, "%strain: time budget of %.0f s reached at step %lld\n", tty ? "\n" : "", a.time_budget,
-                     (long long)s.step);
+        std::fprintf(stderr, "%strain: time budget of %.0f s reached at step %lld\n",
+                     tty ? "\n" : "", a.time_budget, (long long)s.step);
         break;
       }
     }
@@ -145,17 +160,18 @@ void run_train(const TrainArgs& a) {
     std::signal(SIGTERM, old_term);
     if (tty) std::fprintf(stderr, "\n");
     const bool any = std::filesystem::exists(state);
-    throw Error(e.what(), any ? "training stopped; the last good checkpoint (step " + std::to_string(last_saved) +
-                                    ") is kept in " + tc.out
+    throw Error(e.what(), any ? "training stopped; the last good checkpoint (step " +
+                                    std::to_string(last_saved) + ") is kept in " + tc.out
                               : "training stopped before any checkpoint was written");
   }
   if (tr->steps_done() != last_saved) save();
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
   if (tty) std::fprintf(stderr, "\n");
-  std::fprintf(stderr, "train: step %lld, %lld tokens, %s of training; checkpoint %s/model.safetensors\n",
-               (long long)tr->steps_done(), (long long)tr->tokens_seen(), fmt_duration(tr->elapsed()).c_str(),
-               tc.out.c_str());
+  std::fprintf(stderr,
+               "train: step %lld, %lld tokens, %s of training; checkpoint %s/model.safetensors\n",
+               (long long)tr->steps_done(), (long long)tr->tokens_seen(),
+               fmt_duration(tr->elapsed()).c_str(), tc.out.c_str());
   if (g_signal) {
     std::fprintf(stderr, "train: interrupted; continue with --resume\n");
     const int sig = g_signal;
@@ -167,10 +183,12 @@ void run_train(const TrainArgs& a) {
 
 void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  CLI::App* sub = app.add_subcommand("train", "Train a model on a prepared corpus (see train.* in the config)");
+  CLI::App* sub =
+      app.add_subcommand("train", "Train a model on a prepared corpus (see train.* in the config)");
   a->cfg.add_to(sub);
   sub->add_flag("--resume", a->resume, "Continue the run in train.out from its state.safetensors");
-  sub->add_option("--time-budget", a->time_budget, "Stop (with a checkpoint) after this many seconds of training")
+  sub->add_option("--time-budget", a->time_budget,
+                  "Stop (with a checkpoint) after this many seconds of training")
       ->check(CLI::NonNegativeNumber);
   sub->callback([a] { run_train(*a); });
 }

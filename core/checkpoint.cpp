@@ -52,11 +52,13 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw Error(path, "corrupt checkpoint: format_version is not a number");
   }
   if (version > kCheckpointVersion)
-    throw Error(path, "checkpoint format version " + std::to_string(version) + ", this build reads " +
-                          std::to_string(kCheckpointVersion) + ": upgrade blockscribe");
+    throw Error(path, "checkpoint format version " + std::to_string(version) +
+                          ", this build reads " + std::to_string(kCheckpointVersion) +
+                          ": upgrade blockscribe");
   if (version < kCheckpointVersion)
-    throw Error(path, "checkpoint format version " + std::to_string(version) + " is too old (this build reads " +
-                          std::to_string(kCheckpointVersion) + "): retrain or convert it");
+    throw Error(path, "checkpoint format version " + std::to_string(version) +
+                          " is too old (this build reads " + std::to_string(kCheckpointVersion) +
+                          "): retrain or convert it");
   if (hex64(hash64(st.data_section)) != meta("data_hash"))
     throw Error(path, "corrupt checkpoint: data checksum mismatch (file damaged or edited)");
 
@@ -94,7 +96,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw Error(path, "corrupt checkpoint: tokenizer hash mismatch");
   if (ck.tokenizer->vocab_size() != ck.config.model.vocab)
     throw Error(path, "tokenizer has " + std::to_string(ck.tokenizer->vocab_size()) +
-                          " pieces but the model's vocab is " + std::to_string(ck.config.model.vocab));
+                          " pieces but the model's vocab is " +
+                          std::to_string(ck.config.model.vocab));
   return ck;
 }
 

@@ -27,7 +27,7 @@ void save_checkpoint(const std::string& path, const Config& cfg, const Model& mo
                      const ExtraTensors& tensors = {});
 
 struct Checkpoint {
-  Config config;                       // as saved (all sections)
+  Config config;  // as saved (all sections)
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::map<std::string, std::string> metadata;

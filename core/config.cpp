@@ -86,10 +86,14 @@ std::string where(const std::string& origin, const toml::source_region& src) {
 
 const char* type_name(const FieldPtr& p) {
   switch (p.index()) {
-    case 0: return "an integer";
-    case 1: return "a number";
-    case 2: return "a non-negative integer";
-    default: return "a string";
+    case 0:
+      return "an integer";
+    case 1:
+      return "a number";
+    case 2:
+      return "a non-negative integer";
+    default:
+      return "a string";
   }
 }
 
@@ -107,9 +111,12 @@ void assign(const Field& f, const toml::node& node, const std::string& thing) {
           if (v < INT32_MIN || v > INT32_MAX) throw Error(thing, "'" + f.key + "' out of range");
           *p = int(v);
         } else if constexpr (std::is_same_v<T, float>) {
-          if (node.is_integer()) *p = float(node.as_integer()->get());
-          else if (node.is_floating_point()) *p = float(node.as_floating_point()->get());
-          else wrong();
+          if (node.is_integer())
+            *p = float(node.as_integer()->get());
+          else if (node.is_floating_point())
+            *p = float(node.as_floating_point()->get());
+          else
+            wrong();
           if (!std::isfinite(*p)) throw Error(thing, "'" + f.key + "' must be finite");
         } else if constexpr (std::is_same_v<T, uint64_t>) {
           if (!node.is_integer() || node.as_integer()->get() < 0) wrong();
@@ -219,7 +226,8 @@ void Config::validate() const {
     if (!ok) throw Error("config " + key, why);
   };
   need(m.vocab >= 16 && m.vocab <= 1 << 20, "model.vocab", "must be in [16, 1048576]");
-  need(m.d > 0 && m.heads > 0 && m.d % m.heads == 0, "model.d", "must be a positive multiple of model.heads");
+  need(m.d > 0 && m.heads > 0 && m.d % m.heads == 0, "model.d",
+       "must be a positive multiple of model.heads");
   need(m.head_dim() % 2 == 0, "model.heads", "head dimension d/heads must be even for RoPE");
   need(m.layers > 0, "model.layers", "must be positive");
   need(m.ffn > 0, "model.ffn", "must be positive");
@@ -228,7 +236,8 @@ void Config::validate() const {
   need(m.window >= 0 && m.window <= m.block, "model.window", "must be in [0, model.block]");
   need(m.max_memory_blocks >= 0, "model.max_memory_blocks", "must be >= 0");
   need(m.header_tokens >= 0, "model.header_tokens", "must be >= 0");
-  need(m.recency == "linear" || m.recency == "none", "model.recency", "must be \"linear\" or \"none\"");
+  need(m.recency == "linear" || m.recency == "none", "model.recency",
+       "must be \"linear\" or \"none\"");
   need(m.rope_base > 1.f, "model.rope_base", "must be > 1");
   need(m.rope_ntk >= 1.f, "model.rope_ntk", "must be >= 1");
   need(m.norm_eps > 0.f, "model.norm_eps", "must be > 0");
@@ -238,17 +247,21 @@ void Config::validate() const {
   need(t.unroll > 0, "train.unroll", "must be positive");
   need(t.accum > 0, "train.accum", "must be positive");
   need(t.steps >= 0, "train.steps", "must be >= 0");
-  need(t.lr > 0.f && t.min_lr >= 0.f && t.min_lr <= t.lr, "train.lr", "need lr > 0 and 0 <= min_lr <= lr");
+  need(t.lr > 0.f && t.min_lr >= 0.f && t.min_lr <= t.lr, "train.lr",
+       "need lr > 0 and 0 <= min_lr <= lr");
   need(t.mask_eps > 0.f && t.mask_eps < 1.f, "train.mask_eps", "must be in (0, 1)");
-  need(t.memory_dropout >= 0.f && t.memory_dropout <= 1.f, "train.memory_dropout", "must be in [0, 1]");
-  need(t.none_prob >= 0.f && t.full_prob >= 0.f && t.memory_dropout + t.none_prob + t.full_prob <= 1.f,
+  need(t.memory_dropout >= 0.f && t.memory_dropout <= 1.f, "train.memory_dropout",
+       "must be in [0, 1]");
+  need(t.none_prob >= 0.f && t.full_prob >= 0.f &&
+           t.memory_dropout + t.none_prob + t.full_prob <= 1.f,
        "train.none_prob", "memory_dropout + none_prob + full_prob must be in [0, 1]");
   need(t.full_context >= 0, "train.full_context", "must be >= 0");
   need(t.burn_in >= 0, "train.burn_in", "must be >= 0");
   need(t.eval_blocks >= 0, "train.eval_blocks", "must be >= 0");
   need(t.eval_samples > 0, "train.eval_samples", "must be positive");
   need(t.grad_clip >= 0.f, "train.grad_clip", "must be >= 0 (0 = off)");
-  need(t.beta1 >= 0.f && t.beta1 < 1.f && t.beta2 >= 0.f && t.beta2 < 1.f, "train.beta1", "betas must be in [0, 1)");
+  need(t.beta1 >= 0.f && t.beta1 < 1.f && t.beta2 >= 0.f && t.beta2 < 1.f, "train.beta1",
+       "betas must be in [0, 1)");
   const GenerateConfig& g = generate;
   need(g.steps > 0, "generate.steps", "must be positive");
   need(g.strategy == "low_confidence" || g.strategy == "margin" || g.strategy == "entropy" ||

@@ -11,21 +11,21 @@
 namespace bs {
 
 struct ModelConfig {
-  int vocab = 4096;          // V
-  int d = 256;               // C, model width
+  int vocab = 4096;  // V
+  int d = 256;       // C, model width
   int layers = 6;
-  int heads = 4;             // H; head dim D = d / heads (must be even for RoPE)
-  int ffn = 1024;            // F, SwiGLU hidden width
+  int heads = 4;   // H; head dim D = d / heads (must be even for RoPE)
+  int ffn = 1024;  // F, SwiGLU hidden width
   float rope_base = 10000.f;
-  float rope_ntk = 1.f;      // NTK-aware scale s: base' = base * s^(D/(D-2)); 1 = off
+  float rope_ntk = 1.f;  // NTK-aware scale s: base' = base * s^(D/(D-2)); 1 = off
   float norm_eps = 1e-5f;
-  int block = 64;            // L, tokens per block
-  int summary_slots = 4;     // K, summary vectors per block
-  int window = 16;           // W, clean tokens of the previous block in the context
-  int max_memory_blocks = 32;// S_max, blocks of summaries kept in M
-  int header_tokens = 0;     // E, entity/timeline header budget (0 = no header)
+  int block = 64;                  // L, tokens per block
+  int summary_slots = 4;           // K, summary vectors per block
+  int window = 16;                 // W, clean tokens of the previous block in the context
+  int max_memory_blocks = 32;      // S_max, blocks of summaries kept in M
+  int header_tokens = 0;           // E, entity/timeline header budget (0 = no header)
   std::string recency = "linear";  // "linear" | "none": Σ→X bias beta_h * s/(S-1)
-  float recency_init = 2.f;  // initial beta_h
+  float recency_init = 2.f;        // initial beta_h
   float init_std = 0.02f;
   uint64_t init_seed = 1234;
 
@@ -37,12 +37,12 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  std::string data;          // corpus folder made by `corpus prepare`
+  std::string data;  // corpus folder made by `corpus prepare`
   std::string out = "runs/model";
   uint64_t seed = 1;
-  int batch = 8;             // documents per step (sequences of B blocks)
-  int unroll = 4;            // B, consecutive blocks per document, gradients flow across them
-  int accum = 1;             // gradient accumulation steps
+  int batch = 8;   // documents per step (sequences of B blocks)
+  int unroll = 4;  // B, consecutive blocks per document, gradients flow across them
+  int accum = 1;   // gradient accumulation steps
   int steps = 1000;
   float lr = 1e-3f;
   float min_lr = 1e-4f;
@@ -51,7 +51,7 @@ struct TrainConfig {
   float beta1 = 0.9f;
   float beta2 = 0.95f;
   float grad_clip = 1.f;
-  float mask_eps = 1e-3f;    // t ~ U(eps, 1)
+  float mask_eps = 1e-3f;       // t ~ U(eps, 1)
   float memory_dropout = 0.1f;  // share of blocks predicted from the window only ("window" mode)
   float none_prob = 0.05f;      // share predicted with no earlier context at all ("none" mode)
   float full_prob = 0.05f;      // share predicted from raw earlier tokens ("full" mode)
@@ -65,15 +65,15 @@ struct TrainConfig {
 };
 
 struct GenerateConfig {
-  int steps = 16;            // T, denoising steps per block at most
+  int steps = 16;  // T, denoising steps per block at most
   std::string strategy = "low_confidence";
-  float threshold = 0.9f;    // tau for strategy "threshold"
+  float threshold = 0.9f;  // tau for strategy "threshold"
   float temperature = 1.f;
-  int top_k = 0;             // 0 = off
-  float top_p = 1.f;         // 1 = off
+  int top_k = 0;      // 0 = off
+  float top_p = 1.f;  // 1 = off
   uint64_t seed = 1;
   int blocks = 8;
-  int max_tokens = 0;        // 0 = blocks * L
+  int max_tokens = 0;  // 0 = blocks * L
 };
 
 struct Config {

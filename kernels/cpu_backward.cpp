@@ -39,12 +39,15 @@ using MMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
 using Eigen::OuterStride;
 
 // Rows per task: coarse chunks, a multiple of 8 where possible.
-int chunks_for(int n, int min_rows) { return std::max(1, std::min(num_threads(), n / std::max(1, min_rows))); }
+int chunks_for(int n, int min_rows) {
+  return std::max(1, std::min(num_threads(), n / std::max(1, min_rows)));
+}
 
 template <class F>
 void for_chunks(int n, int chunks, F fn) {
   parallel_for(chunks, [&](int c0, int c1) {
-    for (int c = c0; c < c1; ++c) fn(int(int64_t(n) * c / chunks), int(int64_t(n) * (c + 1) / chunks));
+    for (int c = c0; c < c1; ++c)
+      fn(int(int64_t(n) * c / chunks), int(int64_t(n) * (c + 1) / chunks));
   });
 }
 
@@ -56,8 +59,10 @@ void cpu_matmul_backward(float* dx, float* dw, const float* dy, const float* x, 
       MMap out(dx + size_t(t0) * C, t1 - t0, C, OuterStride<>(C));
       CMap g(dy + size_t(t0) * N, t1 - t0, N, OuterStride<>(N));
       CMap W(w, N, C, OuterStride<>(C));
-      if (acc) out.noalias() += g * W;
-      else out.noalias() = g * W;
+      if (acc)
+        out.noalias() += g * W;
+      else
+        out.noalias() = g * W;
     });
   }
   if (dw) {
@@ -85,8 +90,10 @@ void cpu_rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x,
         Eigen::Map<Eigen::ArrayXf> o(dx + size_t(t) * C, C);
         const float r = rstd[t];
         const float dot = fixed_dot3(dy + size_t(t) * C, w, x + size_t(t) * C, C);
-        if (acc) o += r * g * W - (r * r * r * dot / C) * xr;
-        else o = r * g * W - (r * r * r * dot / C) * xr;
+        if (acc)
+          o += r * g * W - (r * r * r * dot / C) * xr;
+        else
+          o = r * g * W - (r * r * r * dot / C) * xr;
         pw += g * xr * r;
       }
     }
@@ -104,7 +111,8 @@ void cpu_attention_backward(float* dq, float* dk, float* dv, float* dbeta, const
   // Keys beyond every query's limit get no gradient.
   for (int j = kmax; j < Tk; ++j)
     for (int h = 0; h < H; ++h)
-      for (int d = 0; d < D; ++d) dk[size_t(j) * a.kv_stride + h * D + d] = dv[size_t(j) * a.kv_stride + h * D + d] = 0;
+      for (int d = 0; d < D; ++d)
+        dk[size_t(j) * a.kv_stride + h * D + d] = dv[size_t(j) * a.kv_stride + h * D + d] = 0;
   std::vector<float> dbeta_h(H, 0.f);
   parallel_for(H, [&](int h0, int h1) {
     RowMat dP, dS;
@@ -143,8 +151,8 @@ void cpu_attention_backward(float* dq, float* dk, float* dv, float* dbeta, const
 void cpu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, int F) {
   for_chunks(T, chunks_for(T, 8), [&](int t0, int t1) {
     for (int t = t0; t < t1; ++t) {
-      Eigen::Map<const Eigen::ArrayXf> g(gu + size_t(t) * 2 * F, F), u(gu + size_t(t) * 2 * F + F, F),
-          d(dy + size_t(t) * F, F);
+      Eigen::Map<const Eigen::ArrayXf> g(gu + size_t(t) * 2 * F, F),
+          u(gu + size_t(t) * 2 * F + F, F), d(dy + size_t(t) * F, F);
       Eigen::Map<Eigen::ArrayXf> dg(dgu + size_t(t) * 2 * F, F), du(dgu + size_t(t) * 2 * F + F, F);
       // A plain loop: Eigen would use a scalar exp on the unaligned head and a packet exp on the
       // rest, so the bits would depend on the buffer's address (see fixed_sum).
@@ -157,7 +165,8 @@ void cpu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, in
   });
 }
 
-void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float* weights, int T, int V) {
+void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float* weights, int T,
+                      int V) {
   for_chunks(T, chunks_for(T, 4), [&](int t0, int t1) {
     for (int t = t0; t < t1; ++t) {
       Eigen::Map<Eigen::ArrayXf> l(logits + size_t(t) * V, V);
@@ -180,8 +189,12 @@ void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float
 }  // namespace
 
 const GradOps& cpu_grad_ops() {
-  static const GradOps ops{"cpu", cpu_matmul_backward, cpu_rmsnorm_backward, cpu_attention_backward,
-                           cpu_swiglu_backward, cpu_softmax_xent};
+  static const GradOps ops{"cpu",
+                           cpu_matmul_backward,
+                           cpu_rmsnorm_backward,
+                           cpu_attention_backward,
+                           cpu_swiglu_backward,
+                           cpu_softmax_xent};
   return ops;
 }
 

@@ -49,8 +49,9 @@ class CliTrain : public ::testing::Test {
 
   // Common train arguments for a run in `out`.
   static std::string train_args(const std::string& out, int steps, const std::string& extra = "") {
-    return "train --config " + std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml --set model.vocab=" +
-           std::to_string(vocab) + " --set train.data=" + dir->str("data") + " --set train.out=" + out +
+    return "train --config " + std::string(BS_SOURCE_DIR) +
+           "/samples/configs/tiny.toml --set model.vocab=" + std::to_string(vocab) +
+           " --set train.data=" + dir->str("data") + " --set train.out=" + out +
            " --set train.steps=" + std::to_string(steps) + " --set train.eval_blocks=8 " + extra;
   }
   static std::vector<float> weights(const std::string& path) {
@@ -64,7 +65,8 @@ class CliTrain : public ::testing::Test {
 
 TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
   const std::string out = dir->str("run1");
-  auto r = run_cli(train_args(out, 12, "--set train.checkpoint_every=5 --set train.log_every=2 --set train.eval_every=6"));
+  auto r = run_cli(train_args(
+      out, 12, "--set train.checkpoint_every=5 --set train.log_every=2 --set train.eval_every=6"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(out + "/model.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(out + "/state.safetensors"));
@@ -102,7 +104,8 @@ TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
   EXPECT_NE(svg.find("validation NLL bound"), std::string::npos);
 
   // eval: one line per memory mode, a finite bound with an interval.
-  auto e = run_cli("eval --model " + out + "/model.safetensors --data " + dir->str("data") + " --memory all --json");
+  auto e = run_cli("eval --model " + out + "/model.safetensors --data " + dir->str("data") +
+                   " --memory all --json");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   std::istringstream lines(e.out);
   int modes = 0, paired = 0;
@@ -128,7 +131,8 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   // Start the same run, stop it with SIGTERM once it has logged a step.
-  std::string cmd = std::string(BS_CLI_PATH) + " " + train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") +
+  std::string cmd = std::string(BS_CLI_PATH) + " " +
+                    train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") +
                     " 2>/dev/null";
   pid_t pid = 0;
   const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
@@ -154,16 +158,20 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   EXPECT_GT(stopped, 0);
   EXPECT_LT(stopped, steps);
 
-  auto res = run_cli(train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") + " --resume");
+  auto res = run_cli(train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") +
+                     " --resume");
   ASSERT_EQ(res.exit_code, 0) << res.err;
   EXPECT_NE(res.err.find("resuming"), std::string::npos) << res.err;
-  EXPECT_EQ(weights(a + "/model.safetensors"), weights(b + "/model.safetensors")) << "stopped at step " << stopped;
+  EXPECT_EQ(weights(a + "/model.safetensors"), weights(b + "/model.safetensors"))
+      << "stopped at step " << stopped;
 }
 
 TEST_F(CliTrain, NonFiniteLossStopsWithAClearMessage) {
   const std::string out = dir->str("nan");
-  auto r = run_cli(train_args(out, 30, "--set train.lr=1e30 --set train.min_lr=1e30 --set train.warmup=0 "
-                                       "--set train.grad_clip=0 --set train.checkpoint_every=1 --set train.eval_every=0"));
+  auto r = run_cli(train_args(
+      out, 30,
+      "--set train.lr=1e30 --set train.min_lr=1e30 --set train.warmup=0 "
+      "--set train.grad_clip=0 --set train.checkpoint_every=1 --set train.eval_every=0"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
   // The error is one line, the last one (progress lines may precede it).
@@ -182,16 +190,20 @@ TEST_F(CliTrain, BadInputsGiveOneClearMessage) {
   struct Case {
     std::string args, must_contain;
   } cases[] = {
-      {"train --config " + cfg + " --set train.data=" + t.str("nowhere") + " --set train.out=" + t.str("o"),
+      {"train --config " + cfg + " --set train.data=" + t.str("nowhere") +
+           " --set train.out=" + t.str("o"),
        "nowhere"},
       {train_args(t.str("o2"), 5) + " --resume", "nothing to resume"},
-      {"train --config " + cfg + " --set train.data=" + dir->str("data") + " --set train.out=" + t.str("o3") +
-           " --set model.vocab=4096",
+      {"train --config " + cfg + " --set train.data=" + dir->str("data") +
+           " --set train.out=" + t.str("o3") + " --set model.vocab=4096",
        "--set model.vocab=" + std::to_string(vocab)},
-      {train_args(t.str("o4"), 5, "--set train.none_prob=0.9 --set train.memory_dropout=0.5"), "train.none_prob"},
-      {"eval --model " + t.str("none.safetensors") + " --data " + dir->str("data"), "none.safetensors"},
+      {train_args(t.str("o4"), 5, "--set train.none_prob=0.9 --set train.memory_dropout=0.5"),
+       "train.none_prob"},
+      {"eval --model " + t.str("none.safetensors") + " --data " + dir->str("data"),
+       "none.safetensors"},
       {"plot " + t.str("bad.jsonl") + " -o " + t.str("x.svg"), "bad.jsonl:2"},
-      {"eval --model " + dir->str("run1/model.safetensors") + " --data " + dir->str("data") + " --memory summary,nope",
+      {"eval --model " + dir->str("run1/model.safetensors") + " --data " + dir->str("data") +
+           " --memory summary,nope",
        "unknown memory mode"},
   };
   for (const auto& c : cases) {

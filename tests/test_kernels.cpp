@@ -53,7 +53,8 @@ double nerr(const std::vector<float>& a, const std::vector<float>& b) {
 
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   // memcmp must not see the null data() of empty vectors (UBSan flags it even for size 0).
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 constexpr double kTol = 1e-4;
@@ -153,8 +154,8 @@ AttnResult run_attention(const Ops& ops, const AttnCase& c, uint32_t seed) {
   AttnResult r;
   r.out.assign(size_t(c.Tq) * out_stride, kSentinel);
   if (c.want_probs) r.probs.assign(size_t(c.H) * c.Tq * c.Tk, kSentinel);
-  ops.attention(r.out.data(), c.want_probs ? r.probs.data() : nullptr, qkv.data(),
-                qkv.data() + HD, qkv.data() + 2 * HD, a);
+  ops.attention(r.out.data(), c.want_probs ? r.probs.data() : nullptr, qkv.data(), qkv.data() + HD,
+                qkv.data() + 2 * HD, a);
   for (int i = 0; i < c.Tq; ++i)  // padding untouched
     for (int j = HD; j < out_stride; ++j) EXPECT_EQ(r.out[size_t(i) * out_stride + j], kSentinel);
   if (c.want_probs) {
@@ -182,16 +183,16 @@ TEST(Attention, MatchesReference) {
   };
   for (int H : {1, 3, 4})
     for (int D : {2, 8, 64})
-      for (Size s : {Size{1, 1}, Size{3, 5}, Size{17, 17}, Size{65, 40}, Size{130, 130},
-                     Size{70, 200}})
+      for (Size s :
+           {Size{1, 1}, Size{3, 5}, Size{17, 17}, Size{65, 40}, Size{130, 130}, Size{70, 200}})
         for (Limits lk : {Limits::kAll, Limits::kBlock, Limits::kRandom})
           for (bool bias : {false, true})
             for (bool probs : {false, true}) {
               const AttnCase c{s.Tq, s.Tk, H, D, lk, bias, probs};
               SCOPED_TRACE("H=" + std::to_string(H) + " D=" + std::to_string(D) +
                            " Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) +
-                           " limits=" + std::to_string(int(lk)) + " bias=" +
-                           std::to_string(bias) + " probs=" + std::to_string(probs));
+                           " limits=" + std::to_string(int(lk)) + " bias=" + std::to_string(bias) +
+                           " probs=" + std::to_string(probs));
               const uint32_t seed = 100 + H * 7 + D * 13 + s.Tq;
               const auto want = run_attention(ref(), c, seed);
               for (int threads : {1, 2, 3}) {

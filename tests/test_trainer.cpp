@@ -30,13 +30,16 @@ ModelConfig tiny_model(int vocab) {
 DocBlocks make_doc(int n, int L, int offset = 0, int vocab = 60) {
   std::vector<uint16_t> tok(n);
   std::vector<uint32_t> sent(n);
-  for (int i = 0; i < n; ++i) tok[i] = uint16_t(10 + (i * 7 + offset) % (vocab - 10)), sent[i] = uint32_t(i / 5);
+  for (int i = 0; i < n; ++i)
+    tok[i] = uint16_t(10 + (i * 7 + offset) % (vocab - 10)), sent[i] = uint32_t(i / 5);
   return cut_blocks({tok, sent}, L);
 }
 
 Tokenizer tiny_tokenizer() {
   std::vector<std::string> docs;
-  for (int i = 0; i < 60; ++i) docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) + ". She laughed.\n");
+  for (int i = 0; i < 60; ++i)
+    docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
+                   ". She laughed.\n");
   std::vector<std::string_view> v(docs.begin(), docs.end());
   TokenizerTrainOptions o;
   o.vocab_size = 300;
@@ -49,7 +52,8 @@ TEST(Schedule, WarmupThenCosineToMinLr) {
   EXPECT_FLOAT_EQ(lr_at(tc, 0), 1e-4f);
   EXPECT_FLOAT_EQ(lr_at(tc, 9), 1e-3f);
   EXPECT_FLOAT_EQ(lr_at(tc, 10), 1e-3f);
-  EXPECT_NEAR(lr_at(tc, 60), 0.5 * (1e-3 + 1e-4) + 0.5 * (1e-3 - 1e-4) * std::cos(M_PI * 50 / 99), 1e-9);
+  EXPECT_NEAR(lr_at(tc, 60), 0.5 * (1e-3 + 1e-4) + 0.5 * (1e-3 - 1e-4) * std::cos(M_PI * 50 / 99),
+              1e-9);
   EXPECT_NEAR(lr_at(tc, 109), 1e-4f, 1e-9);
   for (int s = 10; s < 109; ++s) EXPECT_GE(lr_at(tc, s), lr_at(tc, s + 1));
 }
@@ -97,7 +101,8 @@ TEST(CutBlocks, BosTextEosPaddingAndSentencesPerBlock) {
   EXPECT_EQ(b.tokens, (std::vector<int>{2, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 3}));
   // block 1 = 23 24 25 26 with sentences 1 1 2 2 -> 0 0 1 1
   EXPECT_EQ(std::vector<int>(b.sent(1).begin(), b.sent(1).end()), (std::vector<int>{0, 0, 1, 1}));
-  DocBlocks c = cut_blocks({std::span<const uint16_t>(tok.data(), 3), std::span<const uint32_t>(sent.data(), 3)}, 4);
+  DocBlocks c = cut_blocks(
+      {std::span<const uint16_t>(tok.data(), 3), std::span<const uint32_t>(sent.data(), 3)}, 4);
   EXPECT_EQ(c.tokens, (std::vector<int>{2, 20, 21, 22, 3, 3, 3, 3}));
 }
 
@@ -145,8 +150,9 @@ TEST(BlockRunner, BackwardThroughSummariesMatchesFiniteDifferences) {
   unroll_loss(m, docs, &g, MemMode::full);
   std::mt19937 rng(11);
   const float eps = 3e-3f;
-  for (const char* name : {"summary.proj.weight", "summary.slots", "memory.type_emb", "layers.1.attn.recency_beta", "tok_emb.weight",
-                           "layers.0.attn.wqkv.weight"}) {
+  for (const char* name :
+       {"summary.proj.weight", "summary.slots", "memory.type_emb", "layers.1.attn.recency_beta",
+        "tok_emb.weight", "layers.0.attn.wqkv.weight"}) {
     const TensorInfo* t = m.find(name);
     ASSERT_TRUE(t) << name;
     for (int k = 0; k < 2; ++k) {
@@ -154,7 +160,8 @@ TEST(BlockRunner, BackwardThroughSummariesMatchesFiniteDifferences) {
       for (auto& v : u) v = ((rng() & 1) ? 1.f : -1.f) / std::sqrt(float(t->numel));
       double ana = 0;
       for (size_t i = 0; i < t->numel; ++i) ana += double(g[t->offset + i]) * u[i];
-      std::vector<float> saved(m.params.begin() + t->offset, m.params.begin() + t->offset + t->numel);
+      std::vector<float> saved(m.params.begin() + t->offset,
+                               m.params.begin() + t->offset + t->numel);
       for (size_t i = 0; i < t->numel; ++i) m.params[t->offset + i] = saved[i] + eps * u[i];
       double fp = unroll_loss(m, docs, nullptr, MemMode::full);
       for (size_t i = 0; i < t->numel; ++i) m.params[t->offset + i] = saved[i] - eps * u[i];
@@ -185,7 +192,8 @@ TEST(Trainer, TinyModelOverfitsATinyDocument) {
   Tokenizer tok = tiny_tokenizer();
   Config cfg = tiny_train_config(tok.vocab_size());
   cfg.model.d = 64, cfg.model.ffn = 128;
-  cfg.train.steps = 600, cfg.train.lr = 3e-3f, cfg.train.min_lr = 3e-4f, cfg.train.weight_decay = 0.f;
+  cfg.train.steps = 600, cfg.train.lr = 3e-3f, cfg.train.min_lr = 3e-4f,
+  cfg.train.weight_decay = 0.f;
   cfg.train.memory_dropout = 0.f, cfg.train.none_prob = 0.f, cfg.train.full_prob = 0.f;
   std::vector<DocBlocks> docs = {make_doc(20, cfg.model.block, 0, tok.vocab_size())};
   Trainer tr(cfg, std::move(tok), docs, docs);
@@ -208,7 +216,8 @@ TEST(Trainer, ResumeIsBitIdentical) {
   Config cfg = tiny_train_config(tok.vocab_size());
   cfg.train.steps = 8;
   std::vector<DocBlocks> docs;
-  for (int i = 0; i < 5; ++i) docs.push_back(make_doc(40 + 9 * i, cfg.model.block, i, tok.vocab_size()));
+  for (int i = 0; i < 5; ++i)
+    docs.push_back(make_doc(40 + 9 * i, cfg.model.block, i, tok.vocab_size()));
   std::vector<double> want;
   std::vector<float> want_params;
   {
@@ -251,7 +260,8 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAPlainCheckpoint) {
     Trainer::resume(dir.str("run/model.safetensors"), cfg, docs, docs);
     FAIL() << "resumed from a model checkpoint";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("optimizer moments missing"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("optimizer moments missing"), std::string::npos)
+        << e.what();
   }
 }
 

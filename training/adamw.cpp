@@ -38,7 +38,8 @@ AdamW::AdamW(const Model& model) : m(model.num_params(), 0.f), v(model.num_param
       std::fill(decay.begin() + t.offset, decay.begin() + t.offset + t.numel, uint8_t(1));
 }
 
-double AdamW::step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc, float lr) {
+double AdamW::step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
+                   float lr) {
   const double norm = grad_norm(grads);
   const float clip = (tc.grad_clip > 0 && norm > tc.grad_clip) ? float(tc.grad_clip / norm) : 1.f;
   ++t;

@@ -26,7 +26,8 @@ class AdamW {
   // One update: clips grads to tc.grad_clip (in place, when the norm exceeds it), then
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= lr (m̂ / (sqrt(v̂) + eps) + wd·p·decay)
   // with bias-corrected m̂, v̂. Returns the gradient norm before clipping.
-  double step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc, float lr);
+  double step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
+              float lr);
 
   int64_t t = 0;               // updates done
   std::vector<float> m, v;     // (params) first and second moments

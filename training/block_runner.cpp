@@ -20,10 +20,14 @@ MemMode parse_mem_mode(const std::string& s) {
 
 const char* mem_mode_name(MemMode m) {
   switch (m) {
-    case MemMode::summary: return "summary";
-    case MemMode::window: return "window";
-    case MemMode::none: return "none";
-    default: return "full";
+    case MemMode::summary:
+      return "summary";
+    case MemMode::window:
+      return "window";
+    case MemMode::none:
+      return "none";
+    default:
+      return "full";
   }
 }
 
@@ -48,14 +52,14 @@ DocBlocks cut_blocks(const ShardDoc& d, int L) {
   return b;
 }
 
-Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs, std::mt19937_64& rng,
-                       int stage_index) {
+Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs,
+                       std::mt19937_64& rng, int stage_index) {
   const ModelConfig& c = m_.config();
   const int K = c.summary_slots, C = c.d, L = c.block, W = c.window;
   Stage st;
   std::vector<PassSeq> seqs;
   std::vector<float> scale_of;  // per masked seq
-  std::vector<float> rate_of;  // per masked pass, in job order
+  std::vector<float> rate_of;   // per masked pass, in job order
   std::vector<bool> ran;        // per masked pass: false when its mask came out empty
 
   // Memory of the newest S_max summaries; returns the buffer index (or -1 when empty).
@@ -65,7 +69,8 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
     if (n == first || K == 0) return -1;
     std::vector<float> buf(size_t(n - first) * K * C);
     for (int j = first; j < n; ++j) {
-      std::memcpy(buf.data() + size_t(j - first) * K * C, ds.summaries[j].data(), sizeof(float) * K * C);
+      std::memcpy(buf.data() + size_t(j - first) * K * C, ds.summaries[j].data(),
+                  sizeof(float) * K * C);
       src.push_back(j);
     }
     st.mem.push_back(std::move(buf));
@@ -115,10 +120,14 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
           ctx.window = win;
           if (ctx.mem) info.mem_src = mem_src;
           break;
-        case MemMode::window: ctx.window = win; break;
-        case MemMode::none: break;
+        case MemMode::window:
+          ctx.window = win;
+          break;
+        case MemMode::none:
+          break;
         case MemMode::full: {
-          const size_t start = size_t(b) * L, from = start > size_t(full_context_) ? start - full_context_ : 0;
+          const size_t start = size_t(b) * L,
+                       from = start > size_t(full_context_) ? start - full_context_ : 0;
           ctx.window = {ds.doc->tokens.data() + from, start - from};
           ctx.long_window = true;
           break;
@@ -146,7 +155,8 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
       PassSeq p;
       p.spec = make_block_spec(c, ctx);
       seqs.push_back(std::move(p));
-      st.seqs.push_back({job.doc, int(ds.summaries.size()), ctx.mem ? mem_src : std::vector<int>{}});
+      st.seqs.push_back(
+          {job.doc, int(ds.summaries.size()), ctx.mem ? mem_src : std::vector<int>{}});
     }
   }
   if (seqs.empty()) {  // every mask came out empty and no summary is wanted

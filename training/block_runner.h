@@ -51,23 +51,23 @@ struct DocState {
 
 // What one document does in one stage.
 struct BlockJob {
-  int doc = 0;                  // index into the DocState list
-  std::vector<float> rates;     // one masked pass per rate (may be empty)
-  std::vector<MemMode> modes;   // (rates) context of each masked pass
-  float scale = 1.f;            // loss weight factor: weight = scale / t
-  bool clean = true;            // run the clean pass (and append the summary)
-  bool grad = false;            // the summary takes part in backward
+  int doc = 0;                 // index into the DocState list
+  std::vector<float> rates;    // one masked pass per rate (may be empty)
+  std::vector<MemMode> modes;  // (rates) context of each masked pass
+  float scale = 1.f;           // loss weight factor: weight = scale / t
+  bool clean = true;           // run the clean pass (and append the summary)
+  bool grad = false;           // the summary takes part in backward
 };
 
 struct Stage {
   std::unique_ptr<PackedPass> pass;
   std::vector<std::vector<float>> mem;  // memory buffers the specs point into
   struct SeqInfo {
-    int doc, clean_of;              // document; for clean passes the summary index it produced
-    std::vector<int> mem_src;       // per memory block: index of the summary in doc's list
+    int doc, clean_of;         // document; for clean passes the summary index it produced
+    std::vector<int> mem_src;  // per memory block: index of the summary in doc's list
   };
-  std::vector<SeqInfo> seqs;        // per sequence of the pass
-  double loss = 0;                  // Σ weight·nll
+  std::vector<SeqInfo> seqs;  // per sequence of the pass
+  double loss = 0;            // Σ weight·nll
   int64_t masked_tokens = 0;
   // Per masked sequence (in job order): Σ nll / L / t, i.e. this pass's NLL-bound estimate.
   std::vector<double> block_bound;

@@ -19,20 +19,20 @@ namespace bs {
 
 struct EvalOptions {
   MemMode mode = MemMode::summary;
-  int samples = 4;          // masking rates per block
-  int max_blocks = 0;       // 0 = every block of every document
+  int samples = 4;     // masking rates per block
+  int max_blocks = 0;  // 0 = every block of every document
   uint64_t seed = 7;
   float mask_eps = 1e-3f;
-  int full_context = 512;   // raw earlier tokens for MemMode::full
-  int group = 8;            // documents run side by side (packed)
+  int full_context = 512;  // raw earlier tokens for MemMode::full
+  int group = 8;           // documents run side by side (packed)
 };
 
 struct EvalResult {
-  double nll = 0;       // nats/token, bound
-  double ci95 = 0;      // half-width of the 95% interval
+  double nll = 0;   // nats/token, bound
+  double ci95 = 0;  // half-width of the 95% interval
   int64_t blocks = 0;
-  int64_t passes = 0;   // masked passes (blocks × samples)
-  double ppl() const;   // exp(nll), the perplexity bound
+  int64_t passes = 0;  // masked passes (blocks × samples)
+  double ppl() const;  // exp(nll), the perplexity bound
   // Per-block estimates, in a fixed order. With the same seed and documents every mode draws the
   // same rates and masks, so two modes can be compared block by block (paired_difference).
   std::vector<double> per_block;

@@ -11,10 +11,10 @@ std::vector<float> stratified_rates(int n, float eps, std::mt19937_64& rng) {
   BS_CHECK(n > 0 && eps > 0.f && eps < 1.f, "stratified_rates", "need n > 0 and eps in (0, 1)");
   std::vector<int> perm(n);
   std::iota(perm.begin(), perm.end(), 0);
-  for (int i = n - 1; i > 0; --i) std::swap(perm[i], perm[rng() % uint64_t(i + 1)]);  // Fisher–Yates
+  for (int i = n - 1; i > 0; --i)
+    std::swap(perm[i], perm[rng() % uint64_t(i + 1)]);  // Fisher–Yates
   std::vector<float> t(n);
-  for (int i = 0; i < n; ++i)
-    t[i] = float(eps + (1.0 - eps) * (perm[i] + uniform01(rng)) / n);
+  for (int i = 0; i < n; ++i) t[i] = float(eps + (1.0 - eps) * (perm[i] + uniform01(rng)) / n);
   return t;
 }
 

@@ -52,15 +52,16 @@ class PackedPass {
   const kernels::Ops& ops_;
   const kernels::GradOps& g_;
   std::vector<PassSeq> seqs_;
-  std::vector<int> row0_;                    // first packed row of each sequence
-  std::vector<size_t> mem_off_, sum_off_;    // offsets into dmem_ / summary_
+  std::vector<int> row0_;                  // first packed row of each sequence
+  std::vector<size_t> mem_off_, sum_off_;  // offsets into dmem_ / summary_
   int R_ = 0;
   std::vector<LayerActs> acts_;
-  std::vector<float> xout_;                  // (R, C) final residual
-  std::vector<int> loss_row_, loss_tgt_;     // packed row and target of each loss row
+  std::vector<float> xout_;               // (R, C) final residual
+  std::vector<int> loss_row_, loss_tgt_;  // packed row and target of each loss row
   std::vector<float> loss_w_;
-  std::vector<float> xl_, rstdl_, hl_, dlogits_, nll_;  // loss rows: gathered x, rstd, normed, dlogits
-  std::vector<int> slot_row_;                // packed rows of all Σ slots
+  std::vector<float> xl_, rstdl_, hl_, dlogits_,
+      nll_;                    // loss rows: gathered x, rstd, normed, dlogits
+  std::vector<int> slot_row_;  // packed rows of all Σ slots
   std::vector<float> xs_, rstds_, hs_, summary_;
   std::vector<float> dmem_;
 };

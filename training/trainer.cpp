@@ -35,15 +35,16 @@ std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L) {
   return out;
 }
 
-Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val)
+Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
+                 std::vector<DocBlocks> val)
     : Trainer(cfg, std::move(tok), std::move(train), std::move(val), [&] {
         auto m = std::make_unique<Model>(cfg.model);
         m->init_random();
         return m;
       }()) {}
 
-Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val,
-                 std::unique_ptr<Model> model)
+Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
+                 std::vector<DocBlocks> val, std::unique_ptr<Model> model)
     : cfg_(cfg),
       tok_(std::move(tok)),
       train_(std::move(train)),
@@ -56,14 +57,17 @@ Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
   for (const auto& d : train_) cum_blocks_.push_back(cum_blocks_.back() + d.nblocks());
 }
 
-std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg, std::vector<DocBlocks> train,
-                                         std::vector<DocBlocks> val) {
+std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg,
+                                         std::vector<DocBlocks> train, std::vector<DocBlocks> val) {
   Checkpoint ck = load_checkpoint(path);
   if (ck.config.to_toml(true) != cfg.to_toml(true))
-    throw Error(path, "its [model] section differs from the configuration given (resume needs the same model)");
+    throw Error(
+        path,
+        "its [model] section differs from the configuration given (resume needs the same model)");
   auto need = [&](const std::string& k) -> const std::string& {
     auto it = ck.metadata.find(k);
-    if (it == ck.metadata.end()) throw Error(path, "not a training state (metadata '" + k + "' missing)");
+    if (it == ck.metadata.end())
+      throw Error(path, "not a training state (metadata '" + k + "' missing)");
     return it->second;
   };
   const int64_t step = std::stoll(need("train_step"));
@@ -71,8 +75,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
   if (m == ck.extra.end() || v == ck.extra.end() || m->second.size() != ck.model->num_params() ||
       v->second.size() != ck.model->num_params())
     throw Error(path, "not a training state (optimizer moments missing or mis-sized)");
-  std::unique_ptr<Trainer> t(
-      new Trainer(cfg, std::move(*ck.tokenizer), std::move(train), std::move(val), std::move(ck.model)));
+  std::unique_ptr<Trainer> t(new Trainer(cfg, std::move(*ck.tokenizer), std::move(train),
+                                         std::move(val), std::move(ck.model)));
   t->adam_.m = std::move(m->second);
   t->adam_.v = std::move(v->second);
   t->adam_.t = std::stoll(need("train_adam_t"));
@@ -84,7 +88,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
 
 Trainer::Window Trainer::sample_window(std::mt19937_64& rng) const {
   const int64_t g = int64_t(rng() % uint64_t(cum_blocks_.back()));
-  const int doc = int(std::upper_bound(cum_blocks_.begin(), cum_blocks_.end(), g) - cum_blocks_.begin()) - 1;
+  const int doc =
+      int(std::upper_bound(cum_blocks_.begin(), cum_blocks_.end(), g) - cum_blocks_.begin()) - 1;
   const int nb = train_[doc].nblocks(), B = cfg_.train.unroll;
   int first = int(g - cum_blocks_[doc]);
   first = std::max(0, std::min(first, nb - B));
@@ -172,7 +177,8 @@ StepStats Trainer::step() {
   for (int a = 0; a < tc.accum; ++a) loss += micro_batch(rng, 1.f / float(tc.accum), s.tokens);
   const float lr = lr_at(tc, step_);
   if (!std::isfinite(loss))
-    throw Error("training step " + std::to_string(step_ + 1), "loss is " + std::to_string(loss) + " (not finite)");
+    throw Error("training step " + std::to_string(step_ + 1),
+                "loss is " + std::to_string(loss) + " (not finite)");
   // The update: the gradient norm is checked before any weight changes.
   const double gn = grad_norm(grads_);
   if (!std::isfinite(gn))

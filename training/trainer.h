@@ -30,18 +30,19 @@
 namespace bs {
 
 struct StepStats {
-  int64_t step = 0;         // optimizer steps done after this one
-  double loss = 0;          // mean NLL-bound estimate of the step's blocks (nats/token)
-  double grad_norm = 0;     // before clipping
+  int64_t step = 0;      // optimizer steps done after this one
+  double loss = 0;       // mean NLL-bound estimate of the step's blocks (nats/token)
+  double grad_norm = 0;  // before clipping
   float lr = 0;
-  int64_t tokens = 0;       // block tokens trained in this step
-  double seconds = 0;       // wall time of this step
+  int64_t tokens = 0;  // block tokens trained in this step
+  double seconds = 0;  // wall time of this step
 };
 
 class Trainer {
  public:
   // Fresh run: a new model initialised from cfg.model.init_seed.
-  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val);
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
+          std::vector<DocBlocks> val);
   // Continues from a state checkpoint (the model and optimizer state it holds).
   static std::unique_ptr<Trainer> resume(const std::string& state_path, const Config& cfg,
                                          std::vector<DocBlocks> train, std::vector<DocBlocks> val);
@@ -63,8 +64,8 @@ class Trainer {
   double elapsed() const { return elapsed_; }  // training seconds, summed over runs
 
  private:
-  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train, std::vector<DocBlocks> val,
-          std::unique_ptr<Model> model);
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
+          std::vector<DocBlocks> val, std::unique_ptr<Model> model);
   struct Window {
     int doc, first, burn, count;  // burn: blocks before `first` summarised without gradient
   };
