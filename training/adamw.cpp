@@ -41,6 +41,7 @@ AdamW::AdamW(const Model& model) : m(model.num_params(), 0.f), v(model.num_param
 double AdamW::step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
                    float lr) {
   const double norm = grad_norm(grads);
+  if (!std::isfinite(norm)) return norm;
   const float clip = (tc.grad_clip > 0 && norm > tc.grad_clip) ? float(tc.grad_clip / norm) : 1.f;
   ++t;
   const float b1 = tc.beta1, b2 = tc.beta2, wd = tc.weight_decay;

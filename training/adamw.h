@@ -25,7 +25,8 @@ class AdamW {
   explicit AdamW(const Model& m);  // zero moments, decay mask from the model's tensors
   // One update: clips grads to tc.grad_clip (in place, when the norm exceeds it), then
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= lr (m̂ / (sqrt(v̂) + eps) + wd·p·decay)
-  // with bias-corrected m̂, v̂. Returns the gradient norm before clipping.
+  // with bias-corrected m̂, v̂. Returns the gradient norm before clipping; when it is not finite
+  // nothing is changed (no update, t not advanced).
   double step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
               float lr);
 

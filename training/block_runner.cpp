@@ -77,8 +77,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
     return int(st.mem.size()) - 1;
   };
 
-  // Memory buffers are referenced by pointer from the specs: reserve so they never move.
-  st.mem.reserve(jobs.size() * 8);
+  // The specs point into st.mem's inner buffers, which stay put when st.mem itself grows.
   for (const BlockJob& job : jobs) {
     DocState& ds = docs[job.doc];
     const int b = ds.next;

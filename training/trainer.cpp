@@ -179,11 +179,10 @@ StepStats Trainer::step() {
   if (!std::isfinite(loss))
     throw Error("training step " + std::to_string(step_ + 1),
                 "loss is " + std::to_string(loss) + " (not finite)");
-  // The update: the gradient norm is checked before any weight changes.
-  const double gn = grad_norm(grads_);
-  if (!std::isfinite(gn))
-    throw Error("training step " + std::to_string(step_ + 1), "gradient norm is not finite");
+  // AdamW leaves the weights untouched when the gradient norm is not finite.
   s.grad_norm = adam_.step(model_->params, grads_, tc, lr);
+  if (!std::isfinite(s.grad_norm))
+    throw Error("training step " + std::to_string(step_ + 1), "gradient norm is not finite");
   ++step_;
   tokens_ += s.tokens;
   s.step = step_;
