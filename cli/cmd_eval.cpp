@@ -16,7 +16,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, data, split = "val", memory = "summary";
-  int samples = 4, max_blocks = 0;
+  int samples = 4, max_blocks = 0, memory_blocks = -1;
   uint64_t seed = 7;
   bool json = false;
 };
@@ -51,6 +51,7 @@ void run_eval(const EvalArgs& a) {
     o.seed = a.seed;
     o.mask_eps = ck.config.train.mask_eps;
     o.full_context = ck.config.train.full_context;
+    o.memory_blocks = a.memory_blocks;
     EvalResult r = evaluate(*ck.model, docs, o, [&](int64_t done, int64_t total) {
       if (tty)
         std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", mem_mode_name(mode), (long long)done,
@@ -118,6 +119,10 @@ void add_eval_command(CLI::App& app) {
                   "Score at most this many blocks (0 = all), spread over documents")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub->add_option("--memory-blocks", a->memory_blocks,
+                  "Summary mode keeps at most this many earlier blocks in memory (default: the "
+                  "model's max_memory_blocks)")
+      ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")
       ->capture_default_str();
   sub->add_flag("--json", a->json, "One JSON object per mode on stdout");

@@ -7,7 +7,7 @@
 // Ctrl-C/SIGTERM and when the time budget runs out; metrics.jsonl gets one line per logged step
 // and per evaluation. A non-finite loss or gradient stops the run and keeps the last checkpoint.
 #include <cmath>
-#include <csignal>
+#include <optional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,8 +25,6 @@
 namespace bs::cli {
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
 
 struct TrainArgs {
   ConfigArgs cfg;
@@ -107,9 +105,7 @@ void run_train(const TrainArgs& a) {
     log << j.dump() << "\n";
     log.flush();
   };
-  g_signal = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
+  std::optional<SignalGuard> signals(std::in_place);
   const bool tty = stderr_is_tty();
   double run_seconds = 0, ema_tok_s = 0;
   int64_t last_saved = tr->steps_done();
@@ -148,7 +144,7 @@ void run_train(const TrainArgs& a) {
         }
       }
       if (tc.checkpoint_every > 0 && s.step % tc.checkpoint_every == 0) save();
-      if (g_signal) break;
+      if (SignalGuard::caught()) break;
       if (a.time_budget > 0 && run_seconds >= a.time_budget) {
         std::fprintf(stderr, "%strain: time budget of %.0f s reached at step %lld\n",
                      tty ? "\n" : "", a.time_budget, (long long)s.step);
@@ -156,8 +152,7 @@ void run_train(const TrainArgs& a) {
       }
     }
   } catch (const Error& e) {
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
+    signals.reset();
     if (tty) std::fprintf(stderr, "\n");
     const bool any = std::filesystem::exists(state);
     throw Error(e.what(), any ? "training stopped; the last good checkpoint (step " +
@@ -165,16 +160,15 @@ void run_train(const TrainArgs& a) {
                               : "training stopped before any checkpoint was written");
   }
   if (tr->steps_done() != last_saved) save();
-  std::signal(SIGINT, old_int);
-  std::signal(SIGTERM, old_term);
+  const int sig = SignalGuard::caught();
+  signals.reset();
   if (tty) std::fprintf(stderr, "\n");
   std::fprintf(stderr,
                "train: step %lld, %lld tokens, %s of training; checkpoint %s/model.safetensors\n",
                (long long)tr->steps_done(), (long long)tr->tokens_seen(),
                fmt_duration(tr->elapsed()).c_str(), tc.out.c_str());
-  if (g_signal) {
+  if (sig) {
     std::fprintf(stderr, "train: interrupted; continue with --resume\n");
-    const int sig = g_signal;
     std::exit(128 + sig);
   }
 }

@@ -13,5 +13,6 @@ void add_init_command(CLI::App& app);       // init (writes a randomly initialis
 void add_train_command(CLI::App& app);      // train
 void add_eval_command(CLI::App& app);       // eval (NLL bound per memory mode)
 void add_plot_command(CLI::App& app);       // plot (loss curves to SVG)
+void add_generate_command(CLI::App& app);   // generate (block-by-block writing)
 
 }  // namespace bs::cli

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 namespace bs::cli {
 
 void ConfigArgs::add_to(CLI::App* sub) {
@@ -13,5 +15,23 @@ void ConfigArgs::add_to(CLI::App* sub) {
 Config ConfigArgs::load() const { return make_config(path, sets); }
 
 bool stderr_is_tty() { return ::isatty(2) == 1; }
+
+namespace {
+volatile std::sig_atomic_t g_signal = 0;
+void on_signal(int sig) { g_signal = sig; }
+}  // namespace
+
+SignalGuard::SignalGuard() {
+  g_signal = 0;
+  old_int_ = std::signal(SIGINT, on_signal);
+  old_term_ = std::signal(SIGTERM, on_signal);
+}
+
+SignalGuard::~SignalGuard() {
+  std::signal(SIGINT, old_int_);
+  std::signal(SIGTERM, old_term_);
+}
+
+int SignalGuard::caught() { return g_signal; }
 
 }  // namespace bs::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   bs::cli::add_train_command(app);
   bs::cli::add_eval_command(app);
   bs::cli::add_plot_command(app);
+  bs::cli::add_generate_command(app);
 
   try {
     app.parse(argc, argv);

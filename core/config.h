@@ -22,7 +22,7 @@ struct ModelConfig {
   int block = 64;                  // L, tokens per block
   int summary_slots = 4;           // K, summary vectors per block
   int window = 16;                 // W, clean tokens of the previous block in the context
-  int max_memory_blocks = 32;      // S_max, blocks of summaries kept in M
+  int max_memory_blocks = 7;       // S_max, blocks kept in M; <= train.burn_in + unroll - 1
   int header_tokens = 0;           // E, entity/timeline header budget (0 = no header)
   std::string recency = "linear";  // "linear" | "none": Σ→X bias beta_h * s/(S-1)
   float recency_init = 2.f;        // initial beta_h

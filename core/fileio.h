@@ -16,6 +16,14 @@ void write_file_atomic(const std::string& path, std::string_view data);
 
 // 64-bit XXH3 hash of bytes, and its 16-digit lowercase hex form.
 uint64_t hash64(std::string_view data);
+
+// SplitMix64 finaliser: derives independent RNG seeds from (seed, counter) pairs.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
 std::string hex64(uint64_t h);
 
 // True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).

@@ -142,6 +142,26 @@ const std::string& Tokenizer::id_to_piece(int id) const {
   return sp_->IdToPiece(id);
 }
 
+std::string Tokenizer::token_bytes(int id) const {
+  const std::string& piece = id_to_piece(id);
+  if (id < kNumReserved) return {};
+  if (sp_->IsByte(id)) {  // "<0xNN>"
+    return std::string(1, char(std::stoi(piece.substr(3, 2), nullptr, 16)));
+  }
+  static const std::string kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space symbol
+  std::string out;
+  out.reserve(piece.size());
+  for (size_t i = 0; i < piece.size();) {
+    if (piece.compare(i, kSpace.size(), kSpace) == 0) {
+      out += ' ';
+      i += kSpace.size();
+    } else {
+      out += piece[i++];
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Training
 

@@ -73,6 +73,11 @@ class Tokenizer {
   // Reserved ids decode to nothing. Throws bs::Error("token id", ...) for ids out of range.
   std::string decode(std::span<const int> ids) const;
   const std::string& id_to_piece(int id) const;  // throws on out-of-range ids
+  // The bytes one token contributes to decoded text: "" for reserved ids, the byte of a
+  // byte-fallback piece, otherwise the piece with its space symbol turned into ' '. The bytes of
+  // a token sequence, concatenated, equal decode() whenever they form valid UTF-8, so text can be
+  // streamed token by token (and a character split across blocks is not lost).
+  std::string token_bytes(int id) const;
 
  private:
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

@@ -3,7 +3,6 @@
 // of an uninterrupted run, the NaN stop, eval in all memory modes, the SVG plot, bad inputs.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +15,6 @@
 #include "core/fileio.h"
 #include "core/tokenizer.h"
 #include "tests/testutil.h"
-
-extern char** environ;
 
 namespace {
 
@@ -131,15 +128,8 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   // Start the same run, stop it with SIGTERM once it has logged a step.
-  std::string cmd = std::string(BS_CLI_PATH) + " " +
-                    train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") +
-                    " 2>/dev/null";
-  pid_t pid = 0;
-  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
-  // exec so the signal reaches blockscribe itself, not the shell
-  std::string exec_cmd = "exec " + cmd;
-  argv[2] = exec_cmd.c_str();
-  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  const pid_t pid = bs::test::spawn_cli(
+      train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") + " 2>/dev/null");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::error_code ec;

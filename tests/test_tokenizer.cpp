@@ -140,7 +140,12 @@ TEST_F(TokenizerTest, EveryValidUtf8StringRoundTrips) {
     std::vector<int> ids = t.encode(s);
     ASSERT_EQ(t.decode(ids), s) << "round trip failed for: " << s;
     for (int id : ids) ASSERT_GE(id, Tokenizer::kNumReserved);
+    // Token by token (how generated text streams), the bytes add up to the same text.
+    std::string bytes;
+    for (int id : ids) bytes += t.token_bytes(id);
+    ASSERT_EQ(bytes, s) << "token bytes differ for: " << s;
   }
+  EXPECT_EQ(t.token_bytes(Tokenizer::kEos), "");
 }
 
 TEST_F(TokenizerTest, OffsetsCoverTheInput) {

@@ -22,7 +22,7 @@ namespace {
 ModelConfig tiny_model(int vocab) {
   ModelConfig c;
   c.vocab = vocab, c.d = 32, c.layers = 2, c.heads = 2, c.ffn = 64;
-  c.block = 8, c.summary_slots = 2, c.window = 2, c.max_memory_blocks = 4;
+  c.block = 8, c.summary_slots = 2, c.window = 2, c.max_memory_blocks = 3;
   return c;
 }
 

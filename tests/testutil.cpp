@@ -1,11 +1,15 @@
 #include "tests/testutil.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <sys/wait.h>
+
+extern char** environ;
 
 namespace bs::test {
 
@@ -42,10 +46,20 @@ void write_file(const std::filesystem::path& p, const std::string& data) {
 RunResult run_cli(const std::string& args) {
   TempDir tmp;
   std::string out = tmp.str("out"), err = tmp.str("err");
-  std::string cmd = std::string(BS_CLI_PATH) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  std::string cmd =
+      std::string(BS_CLI_PATH) + " " + args + " >" + out + " 2>" + err + " </dev/null";
   int st = std::system(cmd.c_str());
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return {code, read_file(out), read_file(err)};
+}
+
+int spawn_cli(const std::string& args) {
+  const std::string cmd = "exec " + std::string(BS_CLI_PATH) + " " + args;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
+    throw std::runtime_error("cannot start " + cmd);
+  return int(pid);
 }
 
 }  // namespace bs::test

@@ -26,6 +26,10 @@ struct RunResult {
 // Runs the blockscribe binary with the given argument string (shell-quoted by the caller).
 RunResult run_cli(const std::string& args);
 
+// Starts the blockscribe binary in the background (args may hold redirections; the program is
+// exec'd, so signals sent to the returned pid reach it, not a shell). Returns its pid.
+int spawn_cli(const std::string& args);
+
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& data);
 

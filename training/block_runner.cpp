@@ -64,7 +64,9 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
 
   // Memory of the newest S_max summaries; returns the buffer index (or -1 when empty).
   auto memory = [&](const DocState& ds, std::vector<int>& src) -> int {
-    const int n = int(ds.summaries.size()), first = std::max(0, n - c.max_memory_blocks);
+    const int keep =
+        mem_blocks_ < 0 ? c.max_memory_blocks : std::min(mem_blocks_, c.max_memory_blocks);
+    const int n = int(ds.summaries.size()), first = std::max(0, n - keep);
     src.clear();
     if (n == first || K == 0) return -1;
     std::vector<float> buf(size_t(n - first) * K * C);

@@ -85,11 +85,16 @@ class BlockRunner {
   // Backward through stages in reverse order; grads accumulate (laid out like Model::params).
   void backward(std::vector<Stage>& stages, std::vector<DocState>& docs, float* grads);
 
+  // Keeps at most n blocks of summaries in memory (default: model.max_memory_blocks, which is
+  // also the most the layout accepts).
+  void set_memory_blocks(int n) { mem_blocks_ = n; }
+
  private:
   const Model& m_;
   const kernels::Ops& ops_;
   const kernels::GradOps& g_;
   int full_context_;
+  int mem_blocks_ = -1;  // < 0: model.max_memory_blocks
 };
 
 }  // namespace bs

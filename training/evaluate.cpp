@@ -25,6 +25,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   for (int t : take) total += t;
 
   BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), o.full_context);
+  runner.set_memory_blocks(o.memory_blocks);
   std::mt19937_64 rng(o.seed);
   std::vector<double> est;  // per block
   est.reserve(size_t(total));

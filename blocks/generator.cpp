@@ -1,0 +1,209 @@
+#include "blocks/generator.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "blocks/layout.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/sentences.h"
+
+namespace bs {
+
+namespace {
+
+constexpr std::string_view kMaskText = "<mask>";
+
+// Sentence index per block token (docs/MODEL.md §3), from the block's own text: token bytes give
+// each token's byte range, ICU gives the sentences. Text that is not valid UTF-8 on its own (a
+// character split across blocks by byte pieces) falls back to one sentence.
+std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x) {
+  std::string text;
+  std::vector<TokenSpan> spans(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    spans[i].begin = uint32_t(text.size());
+    text += tok.token_bytes(x[i]);
+    spans[i].end = uint32_t(text.size());
+  }
+  std::vector<int> out(x.size(), 0);
+  if (!valid_utf8(text)) return out;
+  std::vector<uint32_t> s = token_sentence_indices(spans, sentence_spans(text, "block text"));
+  for (size_t i = 0; i < x.size(); ++i) out[i] = int(s[i]);
+  return out;
+}
+
+}  // namespace
+
+GenMemory parse_gen_memory(const std::string& s) {
+  if (s == "summary") return GenMemory::summary;
+  if (s == "window") return GenMemory::window;
+  if (s == "none") return GenMemory::none;
+  if (s == "full") return GenMemory::full;
+  throw Error("memory mode '" + s + "'", "unknown (expected summary, window, none or full)");
+}
+
+Generator::Generator(const Model& m, const Tokenizer& tok, GenOptions o)
+    : m_(m), tok_(tok), o_(std::move(o)) {
+  validate(o_.sampler);
+  if (o_.steps < 1) throw Error("steps " + std::to_string(o_.steps), "must be at least 1");
+  if (o_.full_context < 0) throw Error("full context", "must be >= 0 (0 = all earlier tokens)");
+  if (tok_.vocab_size() != m_.config().vocab)
+    throw Error("tokenizer", "has " + std::to_string(tok_.vocab_size()) +
+                                 " pieces but the model's vocabulary is " +
+                                 std::to_string(m_.config().vocab));
+}
+
+std::vector<int> Generator::encode_template(std::string_view text, const std::string& what) const {
+  require_utf8(text, what);
+  std::vector<int> ids;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t hit = text.find(kMaskText, pos);
+    const size_t end = hit == std::string_view::npos ? text.size() : hit;
+    std::vector<int> part = tok_.encode(text.substr(pos, end - pos), what);
+    ids.insert(ids.end(), part.begin(), part.end());
+    if (hit == std::string_view::npos) break;
+    ids.push_back(Tokenizer::kMask);
+    pos = hit + kMaskText.size();
+  }
+  return ids;
+}
+
+std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
+  const ModelConfig& c = m_.config();
+  std::unique_ptr<Document> d(new Document(m_, c.block));
+  d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
+  d->queue_.push_back(Tokenizer::kBos);
+  for (int id : prompt) {
+    if (id < 0 || id >= c.vocab)
+      throw Error("prompt token " + std::to_string(id), "outside the vocabulary");
+    d->queue_.push_back(id);
+  }
+  return d;
+}
+
+int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x, int block,
+                       const StepCallback& cb) const {
+  const ModelConfig& c = m_.config();
+  const int V = c.vocab;
+  std::vector<int> open;
+  for (int i = 0; i < int(x.size()); ++i)
+    if (x[i] == Tokenizer::kMask) open.push_back(i);
+  // Block b's draws depend on (seed, b) only: continuing a document reproduces it.
+  std::mt19937_64 rng(splitmix64(o_.seed ^ splitmix64(uint64_t(block))));
+  SeqSpec spec = make_block_spec(c, ctx);
+  const int P = spec.out_begin;
+  std::vector<float> scratch;
+  std::vector<Candidate> cands;
+  int step = 0;
+  for (; step < o_.steps && !open.empty(); ++step) {
+    if (step == 0 || !o_.prefix_cache) {
+      d.fc_.clear_cache();
+      d.fc_.forward(spec, 0);
+    } else {
+      d.fc_.forward(spec, P);  // prefix rows [0, P) reused: nothing in them sees X
+    }
+    const float* logits = d.fc_.logits().data();  // (L, V), X rows
+    cands.resize(open.size());
+    for (size_t j = 0; j < open.size(); ++j)
+      cands[j] = draw_candidate(logits + size_t(open[j]) * V, V, o_.sampler, rng, scratch);
+    std::vector<int> pick = choose_unmask(cands, o_.steps - step, o_.sampler);
+    std::vector<bool> taken(open.size(), false);
+    int eos_at = int(x.size());
+    for (int j : pick) {
+      x[open[j]] = cands[j].token;
+      taken[j] = true;
+      if (cands[j].token == Tokenizer::kEos) eos_at = std::min(eos_at, open[j]);
+    }
+    std::vector<int> still;
+    for (size_t j = 0; j < open.size(); ++j) {
+      if (taken[j]) continue;
+      // After an end of document come only </s> (the padding training saw).
+      if (open[j] > eos_at) {
+        x[open[j]] = Tokenizer::kEos;
+        continue;
+      }
+      still.push_back(open[j]);
+    }
+    open.swap(still);
+    for (int i = 0; i < int(x.size()); ++i) spec.tokens[P + i] = x[i];
+    if (cb && !cb(StepInfo{block, step + 1, o_.steps, int(open.size())})) return -1;
+  }
+  BS_CHECK(open.empty(), "generator", "positions left open after the last step");
+  return step;
+}
+
+bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb) const {
+  if (d.ended_) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  const ModelConfig& c = m_.config();
+  const int L = c.block, b = d.blocks();
+  std::vector<int> x(size_t(L), Tokenizer::kMask);
+  const size_t from_queue = std::min(d.queue_.size(), size_t(L));
+  std::copy(d.queue_.begin(), d.queue_.begin() + from_queue, x.begin());
+
+  // Context from earlier blocks, by memory mode.
+  BlockContext ctx;
+  const std::vector<int>& done = d.committed_;
+  if (!done.empty() && o_.memory != GenMemory::none) {
+    size_t w = size_t(c.window);
+    if (o_.memory == GenMemory::full) {
+      w = o_.full_context > 0 ? size_t(o_.full_context) : done.size();
+      ctx.long_window = true;
+    }
+    w = std::min(w, done.size());
+    ctx.window = std::span<const int>(done.data() + done.size() - w, w);
+  }
+  if (o_.memory == GenMemory::summary && d.mem_->rows() > 0) {
+    ctx.mem = d.mem_->data();
+    ctx.mem_rows = d.mem_->rows();
+  }
+  ctx.block = x;
+
+  out = BlockOutput{};
+  out.index = b;
+  for (int t : x) out.generated += t == Tokenizer::kMask;
+  if (out.generated > 0) {
+    out.steps = denoise(d, ctx, x, b, cb);
+    if (out.steps < 0) return false;  // aborted: nothing committed
+  }
+  // End of document: the first </s>, or the token limit; the rest of the block is </s> padding,
+  // as in training.
+  auto eos = std::find(x.begin(), x.end(), Tokenizer::kEos);
+  if (d.limit_ > 0) {
+    const int64_t room = d.limit_ + 1 - int64_t(done.size());  // +1: <s> is not counted
+    if (room < int64_t(eos - x.begin())) eos = x.begin() + std::max<int64_t>(room, 0);
+  }
+  out.end = eos != x.end();
+  std::fill(eos, x.end(), Tokenizer::kEos);
+
+  // Commit: the clean pass gives the block's summary (only the summary mode keeps it).
+  if (o_.memory == GenMemory::summary) {
+    std::vector<int> sent = block_sentences(tok_, x);
+    ctx.block = x;
+    ctx.sentence = sent;
+    ctx.slots = true;
+    SeqSpec spec = make_block_spec(c, ctx);
+    const int P = spec.out_begin;
+    if (o_.prefix_cache && out.steps > 0 && d.fc_.cached_rows() >= P) {
+      d.fc_.forward(spec, P);
+    } else {
+      d.fc_.clear_cache();
+      d.fc_.forward(spec, 0);
+    }
+    d.mem_->push(d.fc_.summary());
+  }
+  d.committed_.insert(d.committed_.end(), x.begin(), x.end());
+  d.queue_.erase(d.queue_.begin(), d.queue_.begin() + from_queue);
+  d.ended_ = out.end;
+
+  std::string bytes;
+  for (int t : x) bytes += tok_.token_bytes(t);
+  out.text = d.text_.push(bytes);
+  if (out.end) out.text += d.text_.finish();
+  out.tokens = std::move(x);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return true;
+}
+
+}  // namespace bs

@@ -1,0 +1,123 @@
+// Block-by-block generation (docs/GENERATION.md): the library behind `blockscribe generate`.
+//
+// Three objects:
+//   Generator — the model, tokenizer and options; stateless between documents, shareable.
+//   Document  — one run: committed tokens, summary memory, the forward context with its prefix
+//               cache, the block in progress. Block b's randomness comes from (seed, b) only, so a
+//               document continued from its committed state writes the same text.
+//   Sampler   — blocks/sampler.h: candidates and the unmasking strategy.
+//
+// A new block's context is [M | H | W | X] (docs/MODEL.md §3): M the memory vectors of the newest
+// S_max committed blocks, H the header (empty until the session store provides one), W the last
+// W tokens of the previous block, X the block with its open positions masked. The prefix M,H,W
+// never sees X, so its keys/values are computed once per block and every denoising step runs only
+// the L rows of X (prefix_cache = false recomputes the whole context each step, for comparison).
+// Commit: one clean pass [M | H | W | X | Σ] reusing the same prefix gives the block's summary.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "blocks/layout.h"
+#include "blocks/sampler.h"
+#include "blocks/text_stream.h"
+#include "core/forward.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+#include "memory/summary_memory.h"
+
+namespace bs {
+
+// Context from earlier blocks. summary is the design; the others are references for comparison.
+enum class GenMemory { summary, window, none, full };
+GenMemory parse_gen_memory(const std::string& s);  // throws bs::Error for an unknown name
+
+struct GenOptions {
+  SamplerOptions sampler;
+  int steps = 16;  // T, denoising steps per block at most
+  uint64_t seed = 1;
+  bool prefix_cache = true;  // false: recompute the whole context at every step (naive)
+  GenMemory memory = GenMemory::summary;
+  int full_context = 0;  // GenMemory::full: earlier raw tokens kept (0 = all of them)
+};
+
+// One committed block, as it streams out.
+struct BlockOutput {
+  int index = 0;            // block number in the document (0 holds <s>)
+  std::vector<int> tokens;  // (L) the committed block; </s> padding after the end of document
+  std::string text;         // UTF-8 text this block adds to the document (may be empty)
+  int generated = 0;        // positions the sampler filled (0 for a prompt-only block)
+  int steps = 0;            // denoising steps used
+  double seconds = 0;       // wall time of the block, commit included
+  bool end = false;         // the document ended in this block (</s>)
+};
+
+// Observes every denoising step; returning false aborts the block in progress (nothing of it is
+// committed). Called on the generating thread.
+struct StepInfo {
+  int block = 0, step = 0, steps_max = 0, masked_left = 0;
+};
+using StepCallback = std::function<bool(const StepInfo&)>;
+
+class Generator;
+
+class Document {
+ public:
+  int blocks() const { return int(committed_.size()) / L_; }  // committed blocks
+  bool ended() const { return ended_; }
+  // Committed tokens of the document, <s> first ((blocks·L)).
+  const std::vector<int>& tokens() const { return committed_; }
+  // Tokens still queued from the prompt/template (fixed ones and mask ids), not yet committed.
+  size_t queued() const { return queue_.size(); }
+  // Ends the document after n tokens (<s> not counted; 0 = no limit): positions past the limit
+  // are still written (the sampler is not told) but committed as </s> padding and not output.
+  void set_token_limit(int64_t n) { limit_ = n; }
+
+ private:
+  friend class Generator;
+  Document(const Model& m, int L) : fc_(m, kernels::cpu_ops()), L_(L) {}
+  ForwardContext fc_;
+  std::unique_ptr<SummaryMemory> mem_;
+  std::vector<int> committed_;
+  std::vector<int> queue_;  // prompt/template tokens of blocks not yet committed (kMask = open)
+  Utf8Stream text_;
+  int L_;
+  int64_t limit_ = 0;
+  bool ended_ = false;
+};
+
+class Generator {
+ public:
+  // Throws bs::Error for options out of range or a tokenizer that does not fit the model.
+  Generator(const Model& m, const Tokenizer& tok, GenOptions o);
+
+  const GenOptions& options() const { return o_; }
+  const Model& model() const { return m_; }
+  const Tokenizer& tokenizer() const { return tok_; }
+
+  // Tokens of a prompt (Tokenizer::encode) or a template: "<mask>" in a template is one open
+  // position. Throws bs::Error(what, ...) for invalid UTF-8.
+  std::vector<int> encode_template(std::string_view text, const std::string& what) const;
+
+  // A document that begins with <s> followed by the given tokens (any may be Tokenizer::kMask,
+  // an open position). Blocks are committed as next_block() reaches them.
+  std::unique_ptr<Document> start(std::span<const int> prompt) const;
+
+  // Writes and commits the next block: a queued prompt block (whole blocks without open positions
+  // are committed directly) or a new block. Returns false with nothing committed when the
+  // callback aborts or the document has ended.
+  bool next_block(Document& d, BlockOutput& out, const StepCallback& cb = {}) const;
+
+ private:
+  // Fills the open positions of x (kMask) by denoising; returns the steps used, or -1 on abort.
+  int denoise(Document& d, const BlockContext& ctx, std::vector<int>& x, int block,
+              const StepCallback& cb) const;
+  const Model& m_;
+  const Tokenizer& tok_;
+  GenOptions o_;
+};
+
+}  // namespace bs

@@ -1,0 +1,183 @@
+// `blockscribe generate` end to end on a tiny random model: streamed text and --json blocks,
+// templates, determinism across thread counts, Ctrl-C keeping the committed blocks, and every
+// bad input ending with one clear message and a non-zero exit code.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/checkpoint.h"
+#include "core/fileio.h"
+#include "core/safetensors.h"
+#include "core/tokenizer.h"
+#include "tests/testutil.h"
+
+namespace {
+
+using bs::test::run_cli;
+
+class CliGenerate : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new bs::test::TempDir();
+    std::vector<std::string> docs;
+    for (int i = 0; i < 150; ++i)
+      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
+                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
+    std::vector<std::string_view> views(docs.begin(), docs.end());
+    bs::TokenizerTrainOptions o;
+    o.vocab_size = 320;
+    bs::write_file_atomic(dir->str("tok.model"), bs::train_tokenizer(views, o));
+    const std::string cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
+    int vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
+    auto r = run_cli("init --config " + cfg + " --set model.vocab=" + std::to_string(vocab) +
+                     " --tokenizer " + dir->str("tok.model") + " --out " + model());
+    setup_error = r.exit_code == 0 ? "" : "init failed: " + r.err;
+  }
+  void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
+  static void TearDownTestSuite() { delete dir; }
+  static std::string model() { return dir->str("m.safetensors"); }
+  static std::string gen(const std::string& args) {
+    return "generate --model " + model() + " " + args;
+  }
+  // Exit code non-zero, and stderr names `thing` and says `problem`.
+  static void expect_refused(const std::string& args, const std::string& thing,
+                             const std::string& problem) {
+    auto r = run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_NE(r.err.find(thing), std::string::npos) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(problem), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one message:\n" << r.err;
+  }
+  static inline std::string setup_error;
+  static bs::test::TempDir* dir;
+};
+bs::test::TempDir* CliGenerate::dir = nullptr;
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) v.push_back(nlohmann::json::parse(line));
+  return v;
+}
+
+TEST_F(CliGenerate, StreamsTheDocumentAfterThePrompt) {
+  auto r = run_cli(gen("--prompt 'Elizabeth walked' --blocks 3 --steps 4"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Elizabeth walked", 0), 0u) << r.out;
+  EXPECT_GT(r.out.size(), std::string("Elizabeth walked\n").size());
+  EXPECT_TRUE(bs::valid_utf8(r.out));
+  EXPECT_TRUE(r.err.empty()) << "progress must stay quiet off a terminal: " << r.err;
+}
+
+TEST_F(CliGenerate, JsonGivesOneObjectPerBlockWithTheSameText) {
+  const std::string args = "--prompt 'Mr. Bennet' --blocks 3 --steps 4 --seed 5";
+  auto text = run_cli(gen(args));
+  auto js = run_cli(gen(args + " --json"));
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  auto lines = json_lines(js.out);
+  ASSERT_EQ(lines.size(), 3u);
+  std::string joined;
+  for (size_t b = 0; b < lines.size(); ++b) {
+    const auto& j = lines[b];
+    EXPECT_EQ(j.at("block").get<int>(), int(b));
+    EXPECT_EQ(j.at("tokens").size(), 16u);  // tiny config: L = 16
+    EXPECT_LE(j.at("steps").get<int>(), 4);
+    EXPECT_GT(j.at("generated").get<int>(), 0);
+    EXPECT_GE(j.at("seconds").get<double>(), 0.0);
+    joined += j.at("text").get<std::string>();
+  }
+  EXPECT_EQ(joined + "\n", text.out);
+}
+
+TEST_F(CliGenerate, SameSeedSameTextAtAnyThreadCount) {
+  const std::string args = "--prompt 'Elizabeth' --blocks 4 --steps 4 --seed 11";
+  auto one = run_cli("-t 1 " + gen(args));
+  auto two = run_cli("-t 2 " + gen(args));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, two.out);
+  auto other = run_cli("-t 1 " + gen("--prompt 'Elizabeth' --blocks 4 --steps 4 --seed 12"));
+  EXPECT_NE(one.out, other.out);
+}
+
+TEST_F(CliGenerate, TemplateKeepsItsFixedText) {
+  auto r = run_cli(gen("--template 'Mr. <mask><mask> laughed at <mask><mask> letter.' --steps 3"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Mr. ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(" laughed at "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("<mask>"), std::string::npos) << r.out;
+}
+
+TEST_F(CliGenerate, MaxTokensLimitsTheDocument) {
+  auto r = run_cli(gen("--prompt 'Elizabeth' --max-tokens 20 --blocks 0 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);  // 21 tokens with <s>: two blocks of 16
+  EXPECT_TRUE(lines.back().at("end").get<bool>());
+}
+
+TEST_F(CliGenerate, InterruptKeepsTheCommittedBlocks) {
+  const std::string out = dir->str("interrupted.jsonl");
+  const pid_t pid =
+      bs::test::spawn_cli(gen("--blocks 100000 --steps 4 --json") + " >" + out + " 2>/dev/null");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string s = bs::test::read_file(out);
+    if (std::count(s.begin(), s.end(), '\n') >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
+  // Every line is a whole block, numbered from 0 without a gap.
+  auto lines = json_lines(bs::test::read_file(out));
+  ASSERT_GE(lines.size(), 3u);
+  for (size_t b = 0; b < lines.size(); ++b) EXPECT_EQ(lines[b].at("block").get<int>(), int(b));
+}
+
+TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {
+  expect_refused(gen("--prompt ''"), "--prompt", "is empty");
+  expect_refused(gen("--prompt 'Elizabeth walked to Longbourn' --max-tokens 3"), "--prompt",
+                 "leaves nothing to generate");
+  expect_refused(gen("--prompt x --strategy greedy"), "strategy 'greedy'", "unknown");
+  expect_refused(gen("--prompt x --strategy threshold --threshold 1.5"), "generate.threshold",
+                 "(0, 1]");
+  expect_refused(gen("--prompt x --strategy threshold --threshold 0"), "generate.threshold",
+                 "(0, 1]");
+  expect_refused(gen("--prompt x --memory everything"), "memory mode 'everything'", "unknown");
+  expect_refused(gen("--prompt x --set model.d=64"), "--set", "[model]");
+  expect_refused(gen("--prompt x --blocks 0"), "budget", "--blocks");
+  expect_refused("generate --model " + dir->str("nothing.safetensors") + " --prompt x",
+                 "nothing.safetensors", "");
+  bs::test::write_file(dir->str("bad.txt"), "caf\xe9 au lait");
+  expect_refused(gen("--prompt-file " + dir->str("bad.txt")), "bad.txt", "invalid UTF-8");
+  expect_refused(gen("--prompt-file " + dir->str("missing.txt")), "missing.txt", "");
+
+  // A checkpoint without its tokenizer.
+  auto ck = bs::load_checkpoint(model());
+  std::vector<bs::StTensorOut> out;
+  std::string data;
+  for (const auto& t : ck.model->tensors()) {
+    out.push_back({t.name, "F32", std::vector<int64_t>(t.shape.begin(), t.shape.end()),
+                   ck.model->params.data() + t.offset, t.numel * 4});
+    data.append((const char*)(ck.model->params.data() + t.offset), t.numel * 4);
+  }
+  auto meta = ck.metadata;
+  meta["data_hash"] = bs::hex64(bs::hash64(data));
+  bs::write_file_atomic(dir->str("notok.safetensors"), bs::safetensors_bytes(out, meta));
+  expect_refused("generate --model " + dir->str("notok.safetensors") + " --prompt x",
+                 "notok.safetensors", "has no tokenizer");
+
+  // CLI usage errors (CLI11): exit code >= 2 and a message.
+  auto r = run_cli(gen("--prompt x --template y"));
+  EXPECT_GE(r.exit_code, 2);
+  EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
+}
+
+}  // namespace
