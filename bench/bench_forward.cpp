@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
   bs::SeqSpec plain = bs::make_block_spec(c512, ctx);
 
   // block: the design's layout with a full memory, the commit pass (with Σ).
-  bs::ModelConfig cb;  // defaults: L 64, K 4, W 16, S_max 32
+  bs::ModelConfig cb;  // defaults: L 64, K 4, W 16; a memory of 32 blocks (as first measured)
+  cb.max_memory_blocks = 32;
   bs::Model mb(cb);
   mb.init_random();
   std::vector<float> mem(size_t(cb.max_memory_blocks) * cb.summary_slots * cb.d);

@@ -14,9 +14,10 @@ namespace {
 
 constexpr std::string_view kMaskText = "<mask>";
 
-// Sentence index per block token (docs/MODEL.md §3), from the block's own text: token bytes give
-// each token's byte range, ICU gives the sentences. Text that is not valid UTF-8 on its own (a
-// character split across blocks by byte pieces) falls back to one sentence.
+}  // namespace
+
+// Token bytes give each token's byte range, ICU gives the sentences. Text that is not valid UTF-8
+// on its own (a character split across blocks by byte pieces) falls back to one sentence.
 std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x) {
   std::string text;
   std::vector<TokenSpan> spans(x.size());
@@ -31,8 +32,6 @@ std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x) {
   for (size_t i = 0; i < x.size(); ++i) out[i] = int(s[i]);
   return out;
 }
-
-}  // namespace
 
 GenMemory parse_gen_memory(const std::string& s) {
   if (s == "summary") return GenMemory::summary;
@@ -79,6 +78,40 @@ std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
       throw Error("prompt token " + std::to_string(id), "outside the vocabulary");
     d->queue_.push_back(id);
   }
+  return d;
+}
+
+std::vector<float> Document::last_summary() {
+  if (!mem_ || mem_->blocks() == 0 || committed_.empty()) return {};
+  const size_t n = size_t(mem_->rows()), per = n / size_t(mem_->blocks());
+  const size_t C = size_t(C_);
+  const float* p = mem_->data() + (n - per) * C;
+  return std::vector<float>(p, p + per * C);
+}
+
+std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
+                                             const std::vector<std::vector<float>>& summaries,
+                                             std::span<const int> start_queue,
+                                             std::string pending, bool ended) const {
+  const ModelConfig& c = m_.config();
+  const size_t L = size_t(c.block), KC = size_t(c.summary_slots) * c.d;
+  BS_CHECK(committed.size() % L == 0, "session", "committed tokens are not whole blocks");
+  BS_CHECK(start_queue.empty() || start_queue[0] == Tokenizer::kBos, "session",
+           "the saved queue does not start with <s>");
+  std::unique_ptr<Document> d(new Document(m_, c.block));
+  d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
+  for (const auto& s : summaries) {
+    BS_CHECK(s.size() == KC, "session", "a saved summary has the wrong size for this model");
+    d->mem_->push(s);
+  }
+  for (int t : committed)
+    BS_CHECK(t >= 0 && t < c.vocab && t != Tokenizer::kMask, "session",
+             "a saved token is outside the vocabulary");
+  if (committed.size() < start_queue.size())
+    d->queue_.assign(start_queue.begin() + committed.size(), start_queue.end());
+  d->committed_ = std::move(committed);
+  d->text_.set_pending(std::move(pending));
+  d->ended_ = ended;
   return d;
 }
 
@@ -158,6 +191,7 @@ bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb
     ctx.mem = d.mem_->data();
     ctx.mem_rows = d.mem_->rows();
   }
+  ctx.header = d.header_;
   ctx.block = x;
 
   out = BlockOutput{};

@@ -64,6 +64,10 @@ using StepCallback = std::function<bool(const StepInfo&)>;
 
 class Generator;
 
+// Sentence index per block token (docs/MODEL.md §3) from the block's own text, as the commit pass
+// uses it; all 0 when the block's bytes are not valid UTF-8 on their own.
+std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x);
+
 class Document {
  public:
   int blocks() const { return int(committed_.size()) / L_; }  // committed blocks
@@ -75,16 +79,28 @@ class Document {
   // Ends the document after n tokens (<s> not counted; 0 = no limit): positions past the limit
   // are still written (the sampler is not told) but committed as </s> padding and not output.
   void set_token_limit(int64_t n) { limit_ = n; }
+  // The header H of the next block (at most model.header_tokens; the session's entity/timeline
+  // store renders it). Empty by default.
+  void set_header(std::vector<int> h) { header_ = std::move(h); }
+  // UTF-8 bytes of the text not yet returned (a character cut by the block boundary).
+  const std::string& pending_text() const { return text_.pending(); }
+  // Memory vectors (K·C) of the newest committed block; empty when the memory mode keeps none.
+  std::vector<float> last_summary();
 
  private:
   friend class Generator;
-  Document(const Model& m, int L) : fc_(m, kernels::cpu_ops()), L_(L) {}
+
+  // Sentence index per block token (docs/MODEL.md §3) from the block's own text, as the commit pass
+  // uses it; all 0 when the block's bytes are not valid UTF-8 on their own.
+  std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x);
+  Document(const Model& m, int L) : fc_(m, kernels::cpu_ops()), L_(L), C_(m.config().d) {}
   ForwardContext fc_;
   std::unique_ptr<SummaryMemory> mem_;
   std::vector<int> committed_;
   std::vector<int> queue_;  // prompt/template tokens of blocks not yet committed (kMask = open)
+  std::vector<int> header_;
   Utf8Stream text_;
-  int L_;
+  int L_, C_;
   int64_t limit_ = 0;
   bool ended_ = false;
 };
@@ -105,6 +121,15 @@ class Generator {
   // A document that begins with <s> followed by the given tokens (any may be Tokenizer::kMask,
   // an open position). Blocks are committed as next_block() reaches them.
   std::unique_ptr<Document> start(std::span<const int> prompt) const;
+
+  // A document continued from its committed state (a saved session): the committed tokens
+  // (whole blocks, <s> first), the summaries of its newest blocks (oldest first; the newest S_max
+  // are kept), the full queue it was started with (<s> + prompt), the pending UTF-8 bytes and
+  // whether it had ended. The blocks it writes next are those an uninterrupted run would write.
+  std::unique_ptr<Document> restore(std::vector<int> committed,
+                                    const std::vector<std::vector<float>>& summaries,
+                                    std::span<const int> start_queue, std::string pending,
+                                    bool ended) const;
 
   // Writes and commits the next block: a queued prompt block (whole blocks without open positions
   // are committed directly) or a new block. Returns false with nothing committed when the

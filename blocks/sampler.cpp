@@ -17,7 +17,9 @@ constexpr const char* kNames[] = {"low_confidence", "margin", "entropy", "random
 // Uniform in [0, 1) from 53 bits: the same stream on every platform (std distributions are not).
 double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1.0p-53; }
 
-bool excluded(int id) { return id < Tokenizer::kNumReserved && id != Tokenizer::kEos; }
+bool excluded(int id, bool allow_eos) {
+  return id < Tokenizer::kNumReserved && (id != Tokenizer::kEos || !allow_eos);
+}
 
 }  // namespace
 
@@ -46,10 +48,10 @@ void candidate_distribution(const float* logits, int V, const SamplerOptions& o,
   const double inv_t = o.temperature > 0.f ? 1.0 / o.temperature : 1.0;
   double mx = -std::numeric_limits<double>::infinity();
   for (int v = 0; v < V; ++v)
-    if (!excluded(v)) mx = std::max(mx, double(logits[v]) * inv_t);
+    if (!excluded(v, o.allow_eos)) mx = std::max(mx, double(logits[v]) * inv_t);
   double z = 0;
   for (int v = 0; v < V; ++v) {
-    if (excluded(v)) continue;
+    if (excluded(v, o.allow_eos)) continue;
     const double e = std::exp(double(logits[v]) * inv_t - mx);
     q[v] = float(e);
     z += e;
@@ -63,7 +65,7 @@ void candidate_distribution(const float* logits, int V, const SamplerOptions& o,
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return q[a] > q[b]; });
   int keep = V;
   for (int v = 0; v < V; ++v)
-    if (excluded(v)) --keep;  // excluded ids have q = 0 and sort last
+    if (excluded(v, o.allow_eos)) --keep;  // excluded ids have q = 0 and sort last
   if (o.top_k > 0) keep = std::min(keep, o.top_k);
   if (o.top_p < 1.f) {
     double mass = 0;

@@ -2,7 +2,8 @@
 // of which positions to unmask at this denoising step.
 //
 // Candidate distribution q over the vocabulary, from one row of logits (V):
-//   1. reserved ids other than </s> are excluded (<pad>, <unk>, <s>, <mask>, <sum>, header marks);
+//   1. reserved ids other than </s> are excluded (<pad>, <unk>, <s>, <mask>, <sum>, header marks),
+//      and </s> too when allow_eos is false;
 //   2. z = logits / temperature (temperature 0: greedy, and q uses temperature 1);
 //   3. top-k keeps the k largest z (ties: lower id first), top-p the smallest set of largest
 //      probabilities whose mass reaches p; q is the softmax renormalised over what is kept.
@@ -35,6 +36,7 @@ struct SamplerOptions {
   float temperature = 1.f;  // 0 = greedy
   int top_k = 0;            // 0 = off
   float top_p = 1.f;        // 1 = off
+  bool allow_eos = true;    // false: </s> is excluded too (the document runs to its budget)
 };
 
 // Checks the ranges (τ in (0,1], temperature >= 0, top_k >= 0, top_p in (0,1]); throws bs::Error.

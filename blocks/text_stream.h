@@ -13,6 +13,9 @@ class Utf8Stream {
   std::string push(std::string_view bytes);
   // End of text: any incomplete tail becomes U+FFFD.
   std::string finish();
+  // Bytes held back (part of a character); a stream continued elsewhere starts from them.
+  const std::string& pending() const { return pending_; }
+  void set_pending(std::string bytes) { pending_ = std::move(bytes); }
 
  private:
   std::string pending_;

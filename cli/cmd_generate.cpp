@@ -1,10 +1,14 @@
 // blockscribe generate — writes a document block by block (blocks/generator.h) and streams each
 // committed block to stdout as text, or as one JSON object per block with --json.
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "blocks/generator.h"
+#include "cli/block_writer.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/checkpoint.h"
@@ -16,11 +20,12 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, prompt_file, tmpl, tmpl_file, strategy, memory = "summary";
+  std::string session, plan;
   ConfigArgs cfg;
   int blocks = -1, max_tokens = -1, steps = -1, top_k = -1, full_context = 0;
   float threshold = -1, temperature = -1, top_p = -1;
   uint64_t seed = 0;
-  bool json = false, no_cache = false;
+  bool json = false, no_cache = false, no_eos = false;
   CLI::Option *prompt_opt = nullptr, *seed_opt = nullptr, *blocks_opt = nullptr;
 };
 
@@ -48,6 +53,56 @@ Config generation_config(const GenerateArgs& a, const Config& saved) {
   return c;
 }
 
+// A plan file: characters, places and facts declared before generation.
+//   [[character]] name = "Elizabeth Bennet"  aliases = ["Elizabeth", "Lizzy"]
+//   [[place]]     name = "Longbourn"
+//   facts = ["Mr. Bennet has five daughters."]
+void read_plan(const std::string& path, EntityTracker& tr) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw Error(path + ":" + std::to_string(b.line), std::string(e.description()));
+  }
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    if (k == "character" || k == "place") {
+      const toml::array* arr = node.as_array();
+      if (!arr) throw Error(path, "'" + k + "' must be an array of tables ([[" + k + "]])");
+      for (const auto& item : *arr) {
+        const toml::table* e = item.as_table();
+        if (!e) throw Error(path, "'" + k + "' must be an array of tables ([[" + k + "]])");
+        std::vector<std::string> aliases;
+        for (const auto& [ek, ev] : *e) {
+          const std::string f(ek.str());
+          if (f != "name" && f != "aliases")
+            throw Error(path, "unknown key '" + f + "' in [[" + k + "]] (expected name, aliases)");
+        }
+        auto name = (*e)["name"].value<std::string>();
+        if (!name) throw Error(path, "a [[" + k + "]] has no name");
+        if (const toml::array* al = (*e)["aliases"].as_array())
+          for (const auto& x : *al) {
+            auto v = x.value<std::string>();
+            if (!v) throw Error(path, "aliases of '" + *name + "' must be strings");
+            aliases.push_back(*v);
+          }
+        tr.declare(*name, k, aliases);
+      }
+    } else if (k == "facts") {
+      const toml::array* arr = node.as_array();
+      if (!arr) throw Error(path, "'facts' must be an array of strings");
+      for (const auto& x : *arr) {
+        auto v = x.value<std::string>();
+        if (!v) throw Error(path, "'facts' must be an array of strings");
+        tr.add_fact(*v);
+      }
+    } else {
+      throw Error(path, "unknown key '" + k + "' (expected [[character]], [[place]], facts)");
+    }
+  }
+}
+
 void run_generate(const GenerateArgs& a) {
   // Options first: a typo should not wait for a checkpoint to load.
   GenOptions o;
@@ -66,6 +121,7 @@ void run_generate(const GenerateArgs& a) {
   o.sampler.temperature = g.temperature;
   o.sampler.top_k = g.top_k;
   o.sampler.top_p = g.top_p;
+  o.sampler.allow_eos = !a.no_eos;
   Generator gen(*ck.model, *ck.tokenizer, o);
 
   // The opening text: a prompt (kept) or a template ("<mask>" = one position to fill).
@@ -92,56 +148,40 @@ void run_generate(const GenerateArgs& a) {
   if (!is_template && new_blocks == 0 && g.max_tokens == 0)
     throw Error("budget", "give --blocks or --max-tokens (both are 0)");
 
+  WriterState ws;
+  if (!a.plan.empty()) read_plan(a.plan, ws.tracker);
+  std::unique_ptr<SessionStore> store;
+  if (!a.session.empty()) {
+    SessionMeta meta;
+    meta.model_hash = ck.metadata.count("data_hash") ? ck.metadata.at("data_hash") : "";
+    meta.tokenizer_hash = hex64(ck.tokenizer->hash());
+    meta.model_path = std::filesystem::absolute(a.model).string();
+    meta.config = cfg.to_toml();
+    meta.options = options_json(o);
+    meta.queue.push_back(Tokenizer::kBos);
+    meta.queue.insert(meta.queue.end(), ids.begin(), ids.end());
+    meta.token_limit = g.max_tokens;
+    meta.facts = ws.tracker.facts_json();
+    std::map<int, std::string> declared;
+    for (const Entity& e : ws.tracker.entities()) declared[e.id] = EntityTracker::to_json(e);
+    store = SessionStore::create(a.session, meta, declared);
+    ws.store = store.get();
+  }
   auto doc = gen.start(ids);
   doc->set_token_limit(g.max_tokens);
-  const bool tty = stderr_is_tty();
-  SignalGuard signals;
-  int written = 0, after_template = 0;
-  int64_t tokens_out = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  auto progress = [&](const StepInfo& s) {
-    if (tty) {
-      std::fprintf(stderr, "\rblock %d  step %d/%d  %d open  %.0f tok/s   ", s.block, s.step,
-                   s.steps_max, s.masked_left, double(tokens_out) / std::max(1e-9, elapsed()));
-    }
-    return SignalGuard::caught() == 0;
-  };
-  BlockOutput out;
-  while (!doc->ended()) {
-    const bool in_template = doc->queued() > 0;
-    if (!in_template && (is_template ? after_template : written) >= new_blocks &&
-        (new_blocks > 0 || is_template))
-      break;
-    if (g.max_tokens > 0 && int64_t(doc->tokens().size()) - 1 >= g.max_tokens) break;
-    if (!gen.next_block(*doc, out, progress)) break;
-    if (out.generated > 0) ++written;
-    if (!in_template) ++after_template;
-    tokens_out += int64_t(out.tokens.size());
-    if (a.json) {
-      nlohmann::json j = {{"block", out.index},   {"text", out.text},
-                          {"tokens", out.tokens}, {"generated", out.generated},
-                          {"steps", out.steps},   {"seconds", out.seconds},
-                          {"end", out.end}};
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      std::fwrite(out.text.data(), 1, out.text.size(), stdout);
-    }
-    std::fflush(stdout);
-  }
-  if (!a.json) std::printf("\n");
-  std::fflush(stdout);
-  if (tty) {
-    std::fprintf(stderr, "\rgenerate: %d blocks (%d written), %.1f s, %.0f tok/s%s\n",
-                 doc->blocks(), written, elapsed(), double(tokens_out) / std::max(1e-9, elapsed()),
-                 doc->ended() ? ", end of document" : "");
-  }
-  if (const int sig = SignalGuard::caught()) {
-    std::fprintf(stderr, "generate: interrupted; the document up to block %d is above\n",
-                 doc->blocks() - 1);
-    std::exit(128 + sig);
+  WriteLimits lim;
+  lim.blocks = new_blocks;
+  lim.template_only = is_template && new_blocks == 0;
+  lim.max_tokens = g.max_tokens;
+  WriteResult r = write_blocks(gen, *doc, ws, lim, a.json);
+  if (r.interrupted) {
+    std::fprintf(
+        stderr, "generate: interrupted; the document up to block %d is above%s\n",
+        doc->blocks() - 1,
+        store
+            ? (" and in " + a.session + " (blockscribe resume --session " + a.session + ")").c_str()
+            : "");
+    std::exit(128 + r.interrupted);
   }
 }
 
@@ -190,7 +230,14 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--no-cache", a->no_cache,
                 "Recompute the whole context at every step (slow; for comparison)");
+  sub->add_flag("--no-eos", a->no_eos,
+                "Never end the document early: run to the --blocks/--max-tokens budget");
   sub->add_flag("--json", a->json, "One JSON object per block on stdout instead of text");
+  sub->add_option("--session", a->session,
+                  "Write the document into this new session directory as it goes (RocksDB; "
+                  "continue it with `resume`)");
+  sub->add_option("--plan", a->plan,
+                  "TOML plan declaring characters, places and facts before generation");
   a->cfg.add_to(sub);
   sub->callback([a] { run_generate(*a); });
 }

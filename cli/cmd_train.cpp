@@ -7,11 +7,11 @@
 // Ctrl-C/SIGTERM and when the time budget runs out; metrics.jsonl gets one line per logged step
 // and per evaluation. A non-finite loss or gradient stops the run and keeps the last checkpoint.
 #include <cmath>
-#include <optional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -24,7 +24,6 @@
 
 namespace bs::cli {
 namespace {
-
 
 struct TrainArgs {
   ConfigArgs cfg;

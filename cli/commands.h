@@ -14,5 +14,7 @@ void add_train_command(CLI::App& app);      // train
 void add_eval_command(CLI::App& app);       // eval (NLL bound per memory mode)
 void add_plot_command(CLI::App& app);       // plot (loss curves to SVG)
 void add_generate_command(CLI::App& app);   // generate (block-by-block writing)
+void add_resume_command(CLI::App& app);     // resume (continue a session)
+void add_memory_command(CLI::App& app);     // memory (inspect a session)
 
 }  // namespace bs::cli

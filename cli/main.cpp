@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   bs::cli::add_eval_command(app);
   bs::cli::add_plot_command(app);
   bs::cli::add_generate_command(app);
+  bs::cli::add_resume_command(app);
+  bs::cli::add_memory_command(app);
 
   try {
     app.parse(argc, argv);

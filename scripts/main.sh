@@ -6,8 +6,7 @@
 #      budget (BS_TRAIN_BUDGET seconds, default 2700); running this script again resumes the
 #      training where it stopped until the configured steps are done
 #   4. report the validation NLL bound in the four memory modes and draw the loss curves
-#   5. run the trained model over a prompt, block by block, with summary memory
-# Generation joins this script when its issue lands.
+#   5. write a story from a prompt with the trained model, block by block (stdout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh cpu-release
@@ -24,4 +23,5 @@ fi
 "$bin" info "$run/model.safetensors" | head -8
 "$bin" plot "$run/metrics.jsonl" -o "$run/loss.svg"
 "$bin" -t "$threads" eval --model "$run/model.safetensors" --data data/stories --memory all --max-blocks 400
-"$bin" -t "$threads" forward --model "$run/model.safetensors" --prompt-file samples/prompts/austen.txt --show
+"$bin" -t "$threads" generate --model "$run/model.safetensors" --prompt-file samples/prompts/austen.txt \
+  --blocks 16 --top-p 0.95

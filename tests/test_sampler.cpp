@@ -43,6 +43,11 @@ TEST(Sampler, DistributionExcludesReservedIdsButKeepsEos) {
   EXPECT_NEAR(q[bs::Tokenizer::kEos], 0.2, 1e-6);
   EXPECT_EQ(q[bs::Tokenizer::kMask], 0.f);
   EXPECT_EQ(q[bs::Tokenizer::kBos], 0.f);
+  SamplerOptions no_eos;
+  no_eos.allow_eos = false;  // </s> excluded as well: the four ordinary ids share the mass
+  bs::candidate_distribution(l.data(), 14, no_eos, q);
+  EXPECT_EQ(q[bs::Tokenizer::kEos], 0.f);
+  EXPECT_NEAR(q[10], 0.25, 1e-6);
 }
 
 TEST(Sampler, TemperatureTopKTopP) {

@@ -1,0 +1,358 @@
+#include "memory/session_store.h"
+
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/fileio.h"
+
+namespace bs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kMarker = "BLOCKSCRIBE_SESSION";
+// "default" spelled out: rocksdb::kDefaultColumnFamilyName is a global of the library and may not
+// be constructed yet when this table is.
+const std::vector<std::string> kFamilies = {"default",   "meta",     "blocks",
+                                            "summaries", "entities", "timeline"};
+enum Cf { kDefault, kMeta, kBlocks, kSummaries, kEntities, kTimeline };
+
+// RocksDB writes an info LOG into the directory by default; sessions keep only their data (and a
+// refused directory must not gain a file).
+class NullLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+std::string be32(uint32_t v) {
+  const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  return std::string(b, 4);
+}
+
+std::string ints_bytes(const std::vector<int>& v) {
+  std::string s(v.size() * 4, '\0');
+  if (!v.empty()) std::memcpy(s.data(), v.data(), s.size());
+  return s;
+}
+
+std::vector<int> bytes_ints(const std::string& s) {
+  std::vector<int> v(s.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), s.data(), v.size() * 4);
+  return v;
+}
+
+rocksdb::Options db_options(bool create) {
+  rocksdb::Options o;
+  o.create_if_missing = create;
+  o.create_missing_column_families = create;
+  o.info_log = std::make_shared<NullLogger>();
+  o.paranoid_checks = true;
+  o.max_manifest_file_size = 4 << 20;
+  o.keep_log_file_num = 1;
+  return o;
+}
+
+}  // namespace
+
+struct SessionStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf;
+  int lock_fd = -1;
+  bool read_only = false;
+
+  ~Impl() { close(); }
+  void close() {
+    if (db) {
+      for (auto* h : cf) db->DestroyColumnFamilyHandle(h);
+      cf.clear();
+      db->Close();
+      db.reset();
+    }
+    if (lock_fd >= 0) {
+      ::close(lock_fd);  // releases the flock
+      lock_fd = -1;
+    }
+  }
+  std::optional<std::string> get(Cf f, const std::string& key, const std::string& dir) const {
+    std::string v;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf[f], key, &v);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) throw Error(dir, "cannot read the session: " + s.ToString());
+    return v;
+  }
+};
+
+SessionStore::SessionStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SessionStore::~SessionStore() = default;
+
+namespace {
+
+// Opens the database with every family; returns the status.
+rocksdb::Status open_db(const std::string& dir, bool create, bool read_only,
+                        std::unique_ptr<rocksdb::DB>& db,
+                        std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : kFamilies) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      read_only ? rocksdb::DB::OpenForReadOnly(db_options(false), dir, cfs, &handles, &raw)
+                : rocksdb::DB::Open(db_options(create), dir, cfs, &handles, &raw);
+  db.reset(raw);
+  return s;
+}
+
+// Exclusive advisory lock on the marker: one writer per session.
+int lock_marker(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kMarker).string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw Error(dir, std::string("cannot open the session marker: ") + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK)
+      throw Error(dir, "session is in use by another process (wait for it to finish)");
+    throw Error(dir, std::string("cannot lock the session: ") + std::strerror(e));
+  }
+  return fd;
+}
+
+// The marker's format version; throws for a directory that is not a session.
+int check_marker(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) throw Error(dir, "no such session directory");
+  if (!fs::is_directory(dir, ec)) throw Error(dir, "is not a directory");
+  const fs::path marker = fs::path(dir) / kMarker;
+  if (!fs::exists(marker, ec))
+    throw Error(dir, "is not a blockscribe session (no " + std::string(kMarker) +
+                         " file); it was left untouched");
+  const std::string text = read_file(marker.string());
+  int version = 0;
+  if (std::sscanf(text.c_str(), "blockscribe-session format %d", &version) != 1 || version < 1)
+    throw Error(marker.string(),
+                "is corrupt (not a session marker); the session was left untouched");
+  if (version > kSessionFormat)
+    throw Error(dir, "was written by a newer blockscribe (session format " +
+                         std::to_string(version) + ", this build reads up to " +
+                         std::to_string(kSessionFormat) + "); upgrade blockscribe to continue it");
+  return version;
+}
+
+}  // namespace
+
+std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const SessionMeta& meta,
+                                                   const std::map<int, std::string>& entities) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) throw Error(dir, "exists and is not a directory");
+    if (!fs::is_empty(dir, ec))
+      throw Error(dir,
+                  "already exists and is not empty (continue a session with `blockscribe "
+                  "resume --session " +
+                      dir + "`, or choose a new directory)");
+  }
+  // Built in a sibling directory and renamed into place: a crash during creation leaves no
+  // half-made session at dir (at most a stray "<dir>.creating-PID" beside it).
+  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  const fs::path tmp = target.parent_path() /
+                       (target.filename().string() + ".creating-" + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw Error(dir, "cannot create the session directory: " + ec.message());
+  struct Cleanup {
+    fs::path dir;
+    bool armed = true;
+    ~Cleanup() {
+      std::error_code e;
+      if (armed) fs::remove_all(dir, e);
+    }
+  } cleanup{tmp};
+  write_file_atomic((tmp / kMarker).string(),
+                    "blockscribe-session format " + std::to_string(kSessionFormat) + "\n");
+  {
+    Impl impl;
+    rocksdb::Status s = open_db(tmp.string(), true, false, impl.db, impl.cf);
+    if (!s.ok()) throw Error(dir, "cannot create the session database: " + s.ToString());
+    rocksdb::WriteBatch b;
+    auto put = [&](const char* k, const std::string& v) { b.Put(impl.cf[kMeta], k, v); };
+    put("format_version", std::to_string(kSessionFormat));
+    put("model_hash", meta.model_hash);
+    put("tokenizer_hash", meta.tokenizer_hash);
+    put("model_path", meta.model_path);
+    put("config", meta.config);
+    put("options", meta.options);
+    put("queue", ints_bytes(meta.queue));
+    put("token_limit", std::to_string(meta.token_limit));
+    put("facts", meta.facts);
+    put("blocks", "0");
+    put("pending", "");
+    put("ended", "0");
+    put("carry", "");
+    for (const auto& [id, rec] : entities) b.Put(impl.cf[kEntities], be32(uint32_t(id)), rec);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = impl.db->Write(wo, &b);
+    if (!s.ok()) throw Error(dir, "cannot write the session: " + s.ToString());
+  }                             // closed: RocksDB must not keep writing under the temporary name
+  fs::rename(tmp, target, ec);  // replaces an empty dir atomically
+  if (ec) throw Error(dir, "cannot move the new session into place: " + ec.message());
+  cleanup.armed = false;
+  return open(dir);
+}
+
+std::unique_ptr<SessionStore> SessionStore::open(const std::string& dir) {
+  check_marker(dir);
+  auto impl = std::make_unique<Impl>();
+  impl->lock_fd = lock_marker(dir);
+  {  // Validate without writing anything: a corrupt session stays as it was.
+    std::unique_ptr<rocksdb::DB> ro;
+    std::vector<rocksdb::ColumnFamilyHandle*> h;
+    rocksdb::Status s = open_db(dir, false, true, ro, h);
+    if (!s.ok())
+      throw Error(dir, "is a corrupt session (" + s.ToString() + "); it was left untouched");
+    for (auto* x : h) ro->DestroyColumnFamilyHandle(x);
+    ro->Close();
+  }
+  rocksdb::Status s = open_db(dir, false, false, impl->db, impl->cf);
+  if (!s.ok()) throw Error(dir, "cannot open the session for writing: " + s.ToString());
+  std::unique_ptr<SessionStore> st(new SessionStore(std::move(impl)));
+  st->dir_ = dir;
+  st->load();
+  return st;
+}
+
+std::unique_ptr<SessionStore> SessionStore::open_read_only(const std::string& dir) {
+  check_marker(dir);
+  auto impl = std::make_unique<Impl>();
+  impl->read_only = true;
+  rocksdb::Status s = open_db(dir, false, true, impl->db, impl->cf);
+  if (!s.ok())
+    throw Error(dir, "is a corrupt session (" + s.ToString() + "); it was left untouched");
+  std::unique_ptr<SessionStore> st(new SessionStore(std::move(impl)));
+  st->dir_ = dir;
+  st->load();
+  return st;
+}
+
+void SessionStore::load() {
+  auto need = [&](const char* k) {
+    auto v = impl_->get(kMeta, k, dir_);
+    if (!v) throw Error(dir_, std::string("is a corrupt session (meta '") + k + "' missing)");
+    return *v;
+  };
+  try {
+    meta_.format_version = std::stoi(need("format_version"));
+    meta_.model_hash = need("model_hash");
+    meta_.tokenizer_hash = need("tokenizer_hash");
+    meta_.model_path = need("model_path");
+    meta_.config = need("config");
+    meta_.options = need("options");
+    meta_.queue = bytes_ints(need("queue"));
+    meta_.token_limit = std::stoll(need("token_limit"));
+    meta_.facts = need("facts");
+    state_.blocks = std::stoi(need("blocks"));
+    state_.pending = need("pending");
+    state_.ended = need("ended") == "1";
+    state_.carry = need("carry");
+  } catch (const std::logic_error&) {  // stoi on garbage
+    throw Error(dir_, "is a corrupt session (unreadable meta)");
+  }
+  if (meta_.format_version > kSessionFormat)
+    throw Error(dir_, "was written by a newer blockscribe (session format " +
+                          std::to_string(meta_.format_version) + "); upgrade blockscribe");
+}
+
+void SessionStore::commit(const BlockRecord& b, const std::map<int, std::string>& entities,
+                          const std::string& timeline_json, const SessionState& next) {
+  BS_CHECK(!impl_->read_only, dir_, "opened read-only");
+  BS_CHECK(b.index == state_.blocks && next.blocks == b.index + 1, dir_,
+           "blocks must be committed in order");
+  nlohmann::json j = {{"tokens", b.tokens}, {"text", b.text},       {"generated", b.generated},
+                      {"steps", b.steps},   {"seconds", b.seconds}, {"end", b.end}};
+  rocksdb::WriteBatch batch;
+  const std::string key = be32(uint32_t(b.index));
+  batch.Put(impl_->cf[kBlocks], key, j.dump());
+  if (!b.summary.empty())
+    batch.Put(impl_->cf[kSummaries], key,
+              rocksdb::Slice(reinterpret_cast<const char*>(b.summary.data()),
+                             b.summary.size() * sizeof(float)));
+  for (const auto& [id, rec] : entities) batch.Put(impl_->cf[kEntities], be32(uint32_t(id)), rec);
+  batch.Put(impl_->cf[kTimeline], key, timeline_json);
+  batch.Put(impl_->cf[kMeta], "blocks", std::to_string(next.blocks));
+  batch.Put(impl_->cf[kMeta], "pending", next.pending);
+  batch.Put(impl_->cf[kMeta], "ended", next.ended ? "1" : "0");
+  batch.Put(impl_->cf[kMeta], "carry", next.carry);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // durable before the block is shown to anyone
+  rocksdb::Status s = impl_->db->Write(wo, &batch);
+  if (!s.ok())
+    throw Error(dir_, "cannot commit block " + std::to_string(b.index) + ": " + s.ToString());
+  state_ = next;
+}
+
+BlockRecord SessionStore::block(int index) const {
+  const std::string key = be32(uint32_t(index));
+  auto v = impl_->get(kBlocks, key, dir_);
+  if (!v) throw Error(dir_, "block " + std::to_string(index) + " is not in the session");
+  BlockRecord b;
+  b.index = index;
+  try {
+    auto j = nlohmann::json::parse(*v);
+    b.tokens = j.at("tokens").get<std::vector<int>>();
+    b.text = j.at("text").get<std::string>();
+    b.generated = j.at("generated").get<int>();
+    b.steps = j.at("steps").get<int>();
+    b.seconds = j.at("seconds").get<double>();
+    b.end = j.at("end").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(dir_, "block " + std::to_string(index) + " is corrupt: " + e.what());
+  }
+  if (auto s = impl_->get(kSummaries, key, dir_)) {
+    b.summary.resize(s->size() / sizeof(float));
+    std::memcpy(b.summary.data(), s->data(), b.summary.size() * sizeof(float));
+  }
+  return b;
+}
+
+std::map<int, std::string> SessionStore::entities() const {
+  std::map<int, std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kEntities]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != 4) throw Error(dir_, "is a corrupt session (bad entity key)");
+    const auto* p = reinterpret_cast<const unsigned char*>(k.data());
+    out[int((uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3])] =
+        it->value().ToString();
+  }
+  if (!it->status().ok()) throw Error(dir_, "cannot read entities: " + it->status().ToString());
+  return out;
+}
+
+std::string SessionStore::timeline(int index) const {
+  auto v = impl_->get(kTimeline, be32(uint32_t(index)), dir_);
+  return v ? *v : "[]";
+}
+
+uint64_t SessionStore::disk_bytes() const {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir_, ec))
+    if (e.is_regular_file(ec)) n += e.file_size(ec);
+  return n;
+}
+
+}  // namespace bs
