@@ -91,8 +91,8 @@ std::vector<float> Document::last_summary() {
 
 std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
                                              const std::vector<std::vector<float>>& summaries,
-                                             std::span<const int> start_queue,
-                                             std::string pending, bool ended) const {
+                                             std::span<const int> start_queue, std::string pending,
+                                             bool ended) const {
   const ModelConfig& c = m_.config();
   const size_t L = size_t(c.block), KC = size_t(c.summary_slots) * c.d;
   BS_CHECK(committed.size() % L == 0, "session", "committed tokens are not whole blocks");
@@ -191,8 +191,8 @@ bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb
     ctx.mem = d.mem_->data();
     ctx.mem_rows = d.mem_->rows();
   }
-  ctx.header = d.header_;
-  ctx.block = x;
+  if (o_.memory == GenMemory::summary) ctx.header = d.header_;  // dropped with the memory, as
+  ctx.block = x;                                                // memory dropout trains it
 
   out = BlockOutput{};
   out.index = b;

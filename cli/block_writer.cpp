@@ -32,12 +32,10 @@ WriteResult write_blocks(const Generator& gen, Document& doc, WriterState& ws,
     const bool in_queue = doc.queued() > 0;
     if (!in_queue && (lim.template_only || (lim.blocks > 0 && r.written >= lim.blocks))) break;
     if (lim.max_tokens > 0 && int64_t(doc.tokens().size()) - 1 >= lim.max_tokens) break;
-    if (E > 0) doc.set_header(ws.tracker.header(gen.tokenizer(), E, ws.recent));
+    if (E > 0) doc.set_header(ws.mem.header(gen.tokenizer(), E));
     if (!gen.next_block(doc, out, progress)) break;
     std::vector<Event> events;
-    std::vector<int> changed = ws.tracker.observe(out.index, out.text, out.end, events);
-    for (const Event& e : events) ws.recent.push_back(e);
-    if (ws.recent.size() > 8) ws.recent.erase(ws.recent.begin(), ws.recent.end() - 8);
+    std::vector<int> changed = ws.mem.read(out.index, out.text, out.end, events);
     if (ws.store) {
       BlockRecord rec;
       rec.index = out.index;
@@ -49,8 +47,8 @@ WriteResult write_blocks(const Generator& gen, Document& doc, WriterState& ws,
       rec.end = out.end;
       rec.summary = doc.last_summary();
       std::map<int, std::string> records;
-      for (int id : changed) records[id] = EntityTracker::to_json(ws.tracker.entities()[id]);
-      SessionState next{out.index + 1, doc.pending_text(), out.end, ws.tracker.carry()};
+      for (int id : changed) records[id] = EntityTracker::to_json(ws.mem.tracker.entities()[id]);
+      SessionState next{out.index + 1, doc.pending_text(), out.end, ws.mem.tracker.carry()};
       ws.store->commit(rec, records, EntityTracker::events_json(events), next);
     }
     if (out.generated > 0) ++r.written;

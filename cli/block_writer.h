@@ -19,8 +19,7 @@ struct WriteLimits {
 };
 
 struct WriterState {
-  EntityTracker tracker;
-  std::vector<Event> recent;  // latest timeline events, for the header
+  DocumentMemory mem;  // entities, timeline, header (the same loop training uses)
   SessionStore* store = nullptr;
 };
 

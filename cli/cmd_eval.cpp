@@ -18,7 +18,7 @@ struct EvalArgs {
   std::string model, data, split = "val", memory = "summary";
   int samples = 4, max_blocks = 0, memory_blocks = -1;
   uint64_t seed = 7;
-  bool json = false;
+  bool json = false, no_header = false;
 };
 
 void run_eval(const EvalArgs& a) {
@@ -40,7 +40,8 @@ void run_eval(const EvalArgs& a) {
                             " (the model was trained on other data)");
   const ShardReader& shard = a.split == "train" ? corpus.train : corpus.val;
   if (shard.num_docs() == 0) throw Error(shard.path(), "split '" + a.split + "' has no documents");
-  auto docs = load_blocks(shard, ck.config.model.block);
+  auto docs =
+      load_blocks(shard, ck.config.model.block, ck.tokenizer.get(), ck.config.model.header_tokens);
   const bool tty = stderr_is_tty();
   std::vector<EvalResult> results;
   for (MemMode mode : modes) {
@@ -52,6 +53,7 @@ void run_eval(const EvalArgs& a) {
     o.mask_eps = ck.config.train.mask_eps;
     o.full_context = ck.config.train.full_context;
     o.memory_blocks = a.memory_blocks;
+    o.headers = !a.no_header;
     EvalResult r = evaluate(*ck.model, docs, o, [&](int64_t done, int64_t total) {
       if (tty)
         std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", mem_mode_name(mode), (long long)done,
@@ -125,6 +127,9 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")
       ->capture_default_str();
+  sub->add_flag("--no-header", a->no_header,
+                "Summary mode without the entity/timeline header H (models with "
+                "model.header_tokens > 0), to measure what it adds");
   sub->add_flag("--json", a->json, "One JSON object per mode on stdout");
   sub->callback([a] { run_eval(*a); });
 }

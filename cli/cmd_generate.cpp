@@ -149,7 +149,7 @@ void run_generate(const GenerateArgs& a) {
     throw Error("budget", "give --blocks or --max-tokens (both are 0)");
 
   WriterState ws;
-  if (!a.plan.empty()) read_plan(a.plan, ws.tracker);
+  if (!a.plan.empty()) read_plan(a.plan, ws.mem.tracker);
   std::unique_ptr<SessionStore> store;
   if (!a.session.empty()) {
     SessionMeta meta;
@@ -161,9 +161,9 @@ void run_generate(const GenerateArgs& a) {
     meta.queue.push_back(Tokenizer::kBos);
     meta.queue.insert(meta.queue.end(), ids.begin(), ids.end());
     meta.token_limit = g.max_tokens;
-    meta.facts = ws.tracker.facts_json();
+    meta.facts = ws.mem.tracker.facts_json();
     std::map<int, std::string> declared;
-    for (const Entity& e : ws.tracker.entities()) declared[e.id] = EntityTracker::to_json(e);
+    for (const Entity& e : ws.mem.tracker.entities()) declared[e.id] = EntityTracker::to_json(e);
     store = SessionStore::create(a.session, meta, declared);
     ws.store = store.get();
   }

@@ -63,13 +63,13 @@ void run_resume(const ResumeArgs& a) {
   }
   WriterState ws;
   ws.store = store.get();
-  ws.tracker.restore(store->entities(), meta.facts, st.carry);
+  ws.mem.tracker.restore(store->entities(), meta.facts, st.carry);
   for (int b = std::max(0, st.blocks - 2); b < st.blocks; ++b) {  // the header's latest events
     for (const auto& j : nlohmann::json::parse(store->timeline(b))) {
       Event e;
       e.block = j.at("block").get<int>();
       e.sentence = j.at("sentence").get<std::string>();
-      ws.recent.push_back(e);
+      ws.mem.recent.push_back(e);
     }
   }
   auto doc = gen.restore(std::move(tokens), summaries, meta.queue, st.pending, st.ended);

@@ -78,8 +78,9 @@ void run_train(const TrainArgs& a) {
                 "already holds a training run (state.safetensors): pass --resume, or choose "
                 "another train.out");
 
-  auto train = load_blocks(corpus.train, cfg.model.block);
-  auto val = load_blocks(corpus.val, cfg.model.block);
+  const int E = cfg.model.header_tokens;
+  auto train = load_blocks(corpus.train, cfg.model.block, &corpus.tokenizer, E);
+  auto val = load_blocks(corpus.val, cfg.model.block, &corpus.tokenizer, E);
   std::unique_ptr<Trainer> tr;
   if (a.resume) {
     tr = Trainer::resume(state, cfg, std::move(train), std::move(val));

@@ -445,4 +445,12 @@ std::vector<int> EntityTracker::header(const Tokenizer& tok, int max_tokens,
   return out;
 }
 
+std::vector<int> DocumentMemory::read(int block, std::string_view text, bool final,
+                                      std::vector<Event>& events) {
+  std::vector<int> changed = tracker.observe(block, text, final, events);
+  recent.insert(recent.end(), events.begin(), events.end());
+  if (recent.size() > 8) recent.erase(recent.begin(), recent.end() - 8);
+  return changed;
+}
+
 }  // namespace bs

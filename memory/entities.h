@@ -97,4 +97,17 @@ class EntityTracker {
   std::string carry_;
 };
 
+// The per-document loop that generation and training share, so a model is trained on exactly the
+// headers it will be given: header() before a block, read() the block's text after it commits.
+struct DocumentMemory {
+  EntityTracker tracker;
+  std::vector<Event> recent;  // the latest events (at most 8), newest last
+
+  std::vector<int> header(const Tokenizer& tok, int max_tokens) const {
+    return tracker.header(tok, max_tokens, recent);
+  }
+  // Returns the ids of changed entities; events receives the block's events.
+  std::vector<int> read(int block, std::string_view text, bool final, std::vector<Event>& events);
+};
+
 }  // namespace bs

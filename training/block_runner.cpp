@@ -4,8 +4,10 @@
 #include <cstring>
 
 #include "blocks/layout.h"
+#include "blocks/text_stream.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
+#include "memory/entities.h"
 #include "training/masking.h"
 
 namespace bs {
@@ -50,6 +52,23 @@ DocBlocks cut_blocks(const ShardDoc& d, int L) {
     for (int i = 0; i < L; ++i) b.sentence[blk * L + i] -= first;
   }
   return b;
+}
+
+void add_headers(DocBlocks& d, const Tokenizer& tok, int E) {
+  d.headers.assign(size_t(d.nblocks()), {});
+  if (E <= 0) return;
+  DocumentMemory mem;
+  Utf8Stream text;
+  for (int b = 0; b < d.nblocks(); ++b) {
+    d.headers[b] = mem.header(tok, E);
+    std::string bytes;
+    for (int t : d.block(b)) bytes += tok.token_bytes(t);
+    const bool last = b + 1 == d.nblocks();
+    std::string s = text.push(bytes);
+    if (last) s += text.finish();
+    std::vector<Event> events;
+    mem.read(b, s, last, events);
+  }
 }
 
 Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs,
@@ -116,6 +135,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
       Stage::SeqInfo info{job.doc, -1, {}};
       switch (job.modes[r]) {
         case MemMode::summary:
+          if (headers_) ctx.header = ds.doc->header(b);
           ctx.mem = mem_ptr();
           ctx.mem_rows = ctx.mem ? int(mem_src.size()) * K : 0;
           ctx.window = win;
@@ -147,6 +167,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
     }
     if (job.clean) {
       BlockContext ctx;
+      if (headers_) ctx.header = ds.doc->header(b);
       ctx.mem = mem_ptr();
       ctx.mem_rows = ctx.mem ? int(mem_src.size()) * K : 0;
       ctx.window = win;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/tokenizer.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
 #include "training/corpus_shard.h"
@@ -34,12 +35,22 @@ const char* mem_mode_name(MemMode m);
 struct DocBlocks {
   std::vector<int> tokens;    // (nblocks·L) BOS, text tokens, EOS, EOS padding
   std::vector<int> sentence;  // (nblocks·L) sentence index counted from the block's first token
+  std::vector<std::vector<int>> headers;  // per block: the header H generation would give it
+                                          // (empty when model.header_tokens = 0)
   int L = 0;
   int nblocks() const { return L ? int(tokens.size()) / L : 0; }
+  std::span<const int> header(int b) const {
+    return size_t(b) < headers.size() ? std::span<const int>(headers[size_t(b)])
+                                      : std::span<const int>();
+  }
   std::span<const int> block(int b) const { return {tokens.data() + size_t(b) * L, size_t(L)}; }
   std::span<const int> sent(int b) const { return {sentence.data() + size_t(b) * L, size_t(L)}; }
 };
 DocBlocks cut_blocks(const ShardDoc& d, int L);
+
+// Fills d.headers with the header of each block exactly as generation builds it: the entity
+// tracker reads blocks 0..b-1 (text streamed from token bytes) and renders at most E tokens.
+void add_headers(DocBlocks& d, const Tokenizer& tok, int E);
 
 // One document in flight: its summaries so far.
 struct DocState {
@@ -88,6 +99,8 @@ class BlockRunner {
   // Keeps at most n blocks of summaries in memory (default: model.max_memory_blocks, which is
   // also the most the layout accepts).
   void set_memory_blocks(int n) { mem_blocks_ = n; }
+  // false: summary-mode passes get no header H (to measure what the header adds).
+  void set_use_headers(bool on) { headers_ = on; }
 
  private:
   const Model& m_;
@@ -95,6 +108,7 @@ class BlockRunner {
   const kernels::GradOps& g_;
   int full_context_;
   int mem_blocks_ = -1;  // < 0: model.max_memory_blocks
+  bool headers_ = true;
 };
 
 }  // namespace bs

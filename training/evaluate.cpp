@@ -26,6 +26,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
 
   BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), o.full_context);
   runner.set_memory_blocks(o.memory_blocks);
+  runner.set_use_headers(o.headers);
   std::mt19937_64 rng(o.seed);
   std::vector<double> est;  // per block
   est.reserve(size_t(total));

@@ -98,7 +98,8 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
         a.scale = 1.f / std::sqrt(float(D));
         A.probs[s].resize(size_t(H) * sp.T * sp.T);
         const float* qkv = A.qkv.data() + size_t(row0_[s]) * 3 * C;
-        ops_.attention(A.att.data() + size_t(row0_[s]) * C, A.probs[s].data(), qkv, qkv + C, qkv + 2 * C, a);
+        ops_.attention(A.att.data() + size_t(row0_[s]) * C, A.probs[s].data(), qkv, qkv + C,
+                       qkv + 2 * C, a);
       }
     });
     ops_.matmul(x.data(), A.att.data(), L.wo, R, C, C, true);
@@ -114,7 +115,8 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
   const int NL = int(loss_row_.size());
   xl_.resize(size_t(NL) * C), rstdl_.resize(NL), hl_.resize(size_t(NL) * C);
   for (int i = 0; i < NL; ++i)
-    std::memcpy(xl_.data() + size_t(i) * C, xout_.data() + size_t(loss_row_[i]) * C, sizeof(float) * C);
+    std::memcpy(xl_.data() + size_t(i) * C, xout_.data() + size_t(loss_row_[i]) * C,
+                sizeof(float) * C);
   ops_.rmsnorm(hl_.data(), rstdl_.data(), xl_.data(), m_.final_norm, NL, C, c.norm_eps);
   dlogits_.resize(size_t(NL) * V);
   nll_.resize(NL);
@@ -127,9 +129,11 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
 
   // Summaries of all Σ rows.
   const int NS = int(slot_row_.size());
-  xs_.resize(size_t(NS) * C), rstds_.resize(NS), hs_.resize(size_t(NS) * C), summary_.resize(size_t(NS) * C);
+  xs_.resize(size_t(NS) * C), rstds_.resize(NS), hs_.resize(size_t(NS) * C),
+      summary_.resize(size_t(NS) * C);
   for (int i = 0; i < NS; ++i)
-    std::memcpy(xs_.data() + size_t(i) * C, xout_.data() + size_t(slot_row_[i]) * C, sizeof(float) * C);
+    std::memcpy(xs_.data() + size_t(i) * C, xout_.data() + size_t(slot_row_[i]) * C,
+                sizeof(float) * C);
   if (NS > 0) {
     ops_.rmsnorm(hs_.data(), rstds_.data(), xs_.data(), m_.final_norm, NS, C, c.norm_eps);
     ops_.matmul(summary_.data(), hs_.data(), m_.sum_proj, NS, C, C, false);
@@ -153,9 +157,11 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
   const int NL = int(loss_row_.size());
   if (NL > 0) {
     std::vector<float> dh(size_t(NL) * C);
-    g_.matmul_backward(dh.data(), G(m_.lm_head), dlogits_.data(), hl_.data(), m_.lm_head, NL, C, V, false);
+    g_.matmul_backward(dh.data(), G(m_.lm_head), dlogits_.data(), hl_.data(), m_.lm_head, NL, C, V,
+                       false);
     tmp.assign(size_t(NL) * C, 0.f);
-    g_.rmsnorm_backward(tmp.data(), G(m_.final_norm), dh.data(), xl_.data(), m_.final_norm, rstdl_.data(), NL, C, false);
+    g_.rmsnorm_backward(tmp.data(), G(m_.final_norm), dh.data(), xl_.data(), m_.final_norm,
+                        rstdl_.data(), NL, C, false);
     for (int i = 0; i < NL; ++i)
       for (int j = 0; j < C; ++j) dx[size_t(loss_row_[i]) * C + j] += tmp[size_t(i) * C + j];
   }
@@ -167,14 +173,17 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
     for (size_t s = 0; s < S; ++s) {
       const SeqSpec& sp = seqs_[s].spec;
       if (!d_summary[s] || sp.slot_begin >= sp.T) continue;
-      std::memcpy(dsum.data() + sum_off_[s], d_summary[s], sizeof(float) * size_t(sp.T - sp.slot_begin) * C);
+      std::memcpy(dsum.data() + sum_off_[s], d_summary[s],
+                  sizeof(float) * size_t(sp.T - sp.slot_begin) * C);
       any = true;
     }
     if (any) {
       std::vector<float> dh(size_t(NS) * C);
-      g_.matmul_backward(dh.data(), G(m_.sum_proj), dsum.data(), hs_.data(), m_.sum_proj, NS, C, C, false);
+      g_.matmul_backward(dh.data(), G(m_.sum_proj), dsum.data(), hs_.data(), m_.sum_proj, NS, C, C,
+                         false);
       tmp.assign(size_t(NS) * C, 0.f);
-      g_.rmsnorm_backward(tmp.data(), G(m_.final_norm), dh.data(), xs_.data(), m_.final_norm, rstds_.data(), NS, C, false);
+      g_.rmsnorm_backward(tmp.data(), G(m_.final_norm), dh.data(), xs_.data(), m_.final_norm,
+                          rstds_.data(), NS, C, false);
       for (int i = 0; i < NS; ++i)
         for (int j = 0; j < C; ++j) dx[size_t(slot_row_[i]) * C + j] += tmp[size_t(i) * C + j];
     }
@@ -183,8 +192,8 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
   std::vector<int> negpos(R);
   for (size_t s = 0; s < S; ++s)
     for (int r = 0; r < seqs_[s].spec.T; ++r) negpos[row0_[s] + r] = -seqs_[s].spec.pos[r];
-  std::vector<float> dact(size_t(R) * F), dgu(size_t(R) * 2 * F), dh(size_t(R) * C), datt(size_t(R) * C),
-      dqkv(size_t(R) * 3 * C), beta(H);
+  std::vector<float> dact(size_t(R) * F), dgu(size_t(R) * 2 * F), dh(size_t(R) * C),
+      datt(size_t(R) * C), dqkv(size_t(R) * 3 * C), beta(H);
   for (int l = c.layers - 1; l >= 0; --l) {
     const LayerView& L = m_.layers[l];
     LayerActs& A = acts_[l];
@@ -192,7 +201,8 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
     g_.matmul_backward(dact.data(), G(L.w2), dx.data(), A.act.data(), L.w2, R, F, C, false);
     g_.swiglu_backward(dgu.data(), dact.data(), A.gu.data(), R, F);
     g_.matmul_backward(dh.data(), G(L.w13), dgu.data(), A.h2.data(), L.w13, R, C, 2 * F, false);
-    g_.rmsnorm_backward(dx.data(), G(L.ffn_norm), dh.data(), A.xmid.data(), L.ffn_norm, A.rstd2.data(), R, C, true);
+    g_.rmsnorm_backward(dx.data(), G(L.ffn_norm), dh.data(), A.xmid.data(), L.ffn_norm,
+                        A.rstd2.data(), R, C, true);
     // x_mid = x_in + attention(rope(rms(x_in) wqkvᵀ)) woᵀ
     g_.matmul_backward(datt.data(), G(L.wo), dx.data(), A.att.data(), L.wo, R, C, C, false);
     if (L.recency)
@@ -211,8 +221,9 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
         a.scale = 1.f / std::sqrt(float(D));
         const size_t o = size_t(row0_[s]) * 3 * C;
         const float* qkv = A.qkv.data() + o;
-        g_.attention_backward(dqkv.data() + o, dqkv.data() + o + C, dqkv.data() + o + 2 * C, dbeta_s[s].data(),
-                              datt.data() + size_t(row0_[s]) * C, A.probs[s].data(), qkv, qkv + C, qkv + 2 * C, a);
+        g_.attention_backward(dqkv.data() + o, dqkv.data() + o + C, dqkv.data() + o + 2 * C,
+                              dbeta_s[s].data(), datt.data() + size_t(row0_[s]) * C,
+                              A.probs[s].data(), qkv, qkv + C, qkv + 2 * C, a);
       }
     });
     if (L.recency) {
@@ -225,7 +236,8 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
     ops_.rope(dqkv.data(), negpos.data(), R, H, D, 3 * C, base);
     ops_.rope(dqkv.data() + C, negpos.data(), R, H, D, 3 * C, base);
     g_.matmul_backward(dh.data(), G(L.wqkv), dqkv.data(), A.h1.data(), L.wqkv, R, C, 3 * C, false);
-    g_.rmsnorm_backward(dx.data(), G(L.attn_norm), dh.data(), A.xin.data(), L.attn_norm, A.rstd1.data(), R, C, true);
+    g_.rmsnorm_backward(dx.data(), G(L.attn_norm), dh.data(), A.xin.data(), L.attn_norm,
+                        A.rstd1.data(), R, C, true);
   }
 
   // Input embeddings.

@@ -22,10 +22,14 @@ double now() {
 
 }  // namespace
 
-std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L) {
+std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L, const Tokenizer* tok, int E) {
+  BS_CHECK(E <= 0 || tok, "load_blocks", "headers need the tokenizer");
   std::vector<DocBlocks> out;
   out.reserve(shard.num_docs());
-  for (size_t i = 0; i < shard.num_docs(); ++i) out.push_back(cut_blocks(shard.doc(i), L));
+  for (size_t i = 0; i < shard.num_docs(); ++i) {
+    out.push_back(cut_blocks(shard.doc(i), L));
+    if (E > 0) add_headers(out.back(), *tok, E);
+  }
   return out;
 }
 

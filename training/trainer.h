@@ -84,7 +84,9 @@ class Trainer {
   double elapsed_ = 0;
 };
 
-// Loads the documents of a shard, cut into blocks of L.
-std::vector<DocBlocks> load_blocks(const class ShardReader& shard, int L);
+// Loads the documents of a shard, cut into blocks of L, with each block's header H when E > 0
+// (tok must then be given).
+std::vector<DocBlocks> load_blocks(const class ShardReader& shard, int L,
+                                   const Tokenizer* tok = nullptr, int E = 0);
 
 }  // namespace bs
