@@ -6,7 +6,8 @@
 #      budget (BS_TRAIN_BUDGET seconds, default 2700); running this script again resumes the
 #      training where it stopped until the configured steps are done
 #   4. report the validation NLL bound in the four memory modes and draw the loss curves
-#   5. write a story from a prompt with the trained model, block by block (stdout)
+#   5. write a story from a prompt with the trained model, block by block (stdout), into the
+#      session runs/story-session; running the script again continues that story (resume)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh cpu-release
@@ -23,5 +24,11 @@ fi
 "$bin" info "$run/model.safetensors" | head -8
 "$bin" plot "$run/metrics.jsonl" -o "$run/loss.svg"
 "$bin" -t "$threads" eval --model "$run/model.safetensors" --data data/stories --memory all --max-blocks 400
-"$bin" -t "$threads" generate --model "$run/model.safetensors" --prompt-file samples/prompts/austen.txt \
-  --blocks 16 --top-p 0.95
+session=runs/story-session
+if [ -d "$session" ]; then
+  "$bin" -t "$threads" resume --session "$session" --blocks 8
+else
+  "$bin" -t "$threads" generate --model "$run/model.safetensors" --prompt-file samples/prompts/austen.txt \
+    --plan samples/plans/pride.toml --blocks 16 --top-p 0.95 --session "$session"
+fi
+"$bin" memory entities --session "$session" | head -12
