@@ -256,6 +256,25 @@ TEST_F(GeneratorTest, AbortCommitsNothingAndTheBlockCanBeRedone) {
   EXPECT_EQ(d->tokens(), generate(o, 2));
 }
 
+TEST_F(GeneratorTest, ComparisonMemoryModesWriteWithoutSummaries) {
+  for (const char* mode : {"window", "none", "full"}) {
+    bs::GenOptions o;
+    o.memory = bs::parse_gen_memory(mode);
+    o.steps = 3;
+    bs::Generator g(*model, tiny_tokenizer(), o);
+    auto d = g.start({});
+    bs::BlockOutput out;
+    for (int b = 0; b < 5; ++b) ASSERT_TRUE(g.next_block(*d, out)) << mode;
+    EXPECT_EQ(d->blocks(), 5) << mode;
+    EXPECT_TRUE(d->last_summary().empty()) << mode;  // only the summary mode keeps memory
+  }
+  bs::Generator g(*model, tiny_tokenizer(), bs::GenOptions{});
+  auto d = g.start({});
+  bs::BlockOutput out;
+  ASSERT_TRUE(g.next_block(*d, out));
+  EXPECT_EQ(d->last_summary().size(), size_t(cfg.model.summary_slots) * cfg.model.d);
+}
+
 TEST_F(GeneratorTest, BadOptionsAreRefused) {
   bs::GenOptions o;
   o.steps = 0;
