@@ -17,8 +17,10 @@ const bs::Tokenizer& tiny_tokenizer() {
   static bs::Tokenizer tok = [] {
     std::vector<std::string> docs;
     for (int i = 0; i < 200; ++i)
-      docs.push_back("It is a truth universally acknowledged, that a single man in possession of a good fortune " +
-                     std::to_string(i) + " must be in want of a wife. Mr. Darcy walked to the window.\n");
+      docs.push_back(
+          "It is a truth universally acknowledged, that a single man in possession of a good "
+          "fortune " +
+          std::to_string(i) + " must be in want of a wife. Mr. Darcy walked to the window.\n");
     std::vector<std::string_view> views(docs.begin(), docs.end());
     bs::TokenizerTrainOptions o;
     o.vocab_size = 320;
@@ -73,7 +75,8 @@ TEST_F(CheckpointTest, RoundTripsWeightsConfigAndTokenizer) {
 }
 
 TEST_F(CheckpointTest, TruncatedFilesAreRefused) {
-  for (size_t keep : {size_t(0), size_t(5), size_t(8), size_t(40), bytes.size() / 2, bytes.size() - 1}) {
+  for (size_t keep :
+       {size_t(0), size_t(5), size_t(8), size_t(40), bytes.size() / 2, bytes.size() - 1}) {
     bs::test::write_file(tmp.path() / "t.safetensors", bytes.substr(0, keep));
     std::string msg = error_of(tmp.str("t.safetensors"));
     EXPECT_NE(msg.find("t.safetensors"), std::string::npos) << keep << ": " << msg;
@@ -92,7 +95,8 @@ TEST_F(CheckpointTest, CorruptHeaderIsRefused) {
   std::string bad = bytes;
   bad[8] = '#';  // break the JSON (its opening brace)
   bs::test::write_file(tmp.path() / "h.safetensors", bad);
-  EXPECT_NE(error_of(tmp.str("h.safetensors")).find("corrupt safetensors header"), std::string::npos);
+  EXPECT_NE(error_of(tmp.str("h.safetensors")).find("corrupt safetensors header"),
+            std::string::npos);
   bs::test::write_file(tmp.path() / "g.safetensors", std::string(4096, 'x'));
   EXPECT_NE(error_of(tmp.str("g.safetensors")).find("not a safetensors file"), std::string::npos);
 }
@@ -103,7 +107,8 @@ TEST_F(CheckpointTest, VersionsAreCheckedWithAHint) {
     std::vector<bs::StTensorOut> out;
     // Keep the stored order so the data hash stays valid.
     std::vector<std::pair<size_t, std::string>> order;
-    for (auto& [n, t] : st.tensors) order.push_back({size_t(t.data.data() - st.data_section.data()), n});
+    for (auto& [n, t] : st.tensors)
+      order.push_back({size_t(t.data.data() - st.data_section.data()), n});
     std::sort(order.begin(), order.end());
     for (auto& [off, n] : order) {
       const auto& t = st.tensors.at(n);
@@ -114,14 +119,20 @@ TEST_F(CheckpointTest, VersionsAreCheckedWithAHint) {
     bs::write_file_atomic(tmp.str(name), bs::safetensors_bytes(out, meta));
     return tmp.str(name);
   };
-  EXPECT_NE(error_of(rewrite("format_version", "2", "v2.safetensors")).find("upgrade blockscribe"), std::string::npos);
-  EXPECT_NE(error_of(rewrite("format_version", "0", "v0.safetensors")).find("too old"), std::string::npos);
-  EXPECT_NE(error_of(rewrite("format", "other", "f.safetensors")).find("not a blockscribe checkpoint"), std::string::npos);
-  EXPECT_NE(error_of(rewrite("config", "[model]\nd = 'x'\n", "cfg.safetensors")).find("model.d"), std::string::npos);
-  // A config that disagrees with the stored tensors.
-  EXPECT_NE(error_of(rewrite("config", "[model]\nvocab = 320\nd = 64\nheads = 2\n", "shape.safetensors"))
-                .find("wrong dtype or shape"),
+  EXPECT_NE(error_of(rewrite("format_version", "2", "v2.safetensors")).find("upgrade blockscribe"),
             std::string::npos);
+  EXPECT_NE(error_of(rewrite("format_version", "0", "v0.safetensors")).find("too old"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(rewrite("format", "other", "f.safetensors")).find("not a blockscribe checkpoint"),
+      std::string::npos);
+  EXPECT_NE(error_of(rewrite("config", "[model]\nd = 'x'\n", "cfg.safetensors")).find("model.d"),
+            std::string::npos);
+  // A config that disagrees with the stored tensors.
+  EXPECT_NE(
+      error_of(rewrite("config", "[model]\nvocab = 320\nd = 64\nheads = 2\n", "shape.safetensors"))
+          .find("wrong dtype or shape"),
+      std::string::npos);
 }
 
 TEST_F(CheckpointTest, MissingTokenizerOrForeignTensorIsRefused) {
@@ -131,11 +142,12 @@ TEST_F(CheckpointTest, MissingTokenizerOrForeignTensorIsRefused) {
                    model->params.data() + t.offset, t.numel * 4});
   std::string data;
   for (auto& t : out) data.append((const char*)t.data, t.bytes);
-  std::map<std::string, std::string> meta = {{"format", "blockscribe-checkpoint"},
-                                             {"format_version", std::to_string(bs::kCheckpointVersion)},
-                                             {"config", cfg.to_toml()},
-                                             {"tokenizer_hash", "0"},
-                                             {"data_hash", bs::hex64(bs::hash64(data))}};
+  std::map<std::string, std::string> meta = {
+      {"format", "blockscribe-checkpoint"},
+      {"format_version", std::to_string(bs::kCheckpointVersion)},
+      {"config", cfg.to_toml()},
+      {"tokenizer_hash", "0"},
+      {"data_hash", bs::hex64(bs::hash64(data))}};
   bs::write_file_atomic(tmp.str("nt.safetensors"), bs::safetensors_bytes(out, meta));
   EXPECT_NE(error_of(tmp.str("nt.safetensors")).find("has no tokenizer"), std::string::npos);
   float extra[2] = {1, 2};
@@ -143,7 +155,8 @@ TEST_F(CheckpointTest, MissingTokenizerOrForeignTensorIsRefused) {
   data.append((const char*)extra, 8);
   meta["data_hash"] = bs::hex64(bs::hash64(data));
   bs::write_file_atomic(tmp.str("x.safetensors"), bs::safetensors_bytes(out, meta));
-  EXPECT_NE(error_of(tmp.str("x.safetensors")).find("unexpected tensor 'mystery.weight'"), std::string::npos);
+  EXPECT_NE(error_of(tmp.str("x.safetensors")).find("unexpected tensor 'mystery.weight'"),
+            std::string::npos);
 }
 
 TEST_F(CheckpointTest, MissingFileIsRefused) {

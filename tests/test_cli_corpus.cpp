@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 using test::run_cli;
 
 void make_docs(const fs::path& dir, int n) {
-  static const char* words[] = {"the",   "river", "garden", "walked",  "letter", "morning", "she",
-                                "said",  "never", "house",  "evening", "and",    "of",      "Emma"};
+  static const char* words[] = {"the",  "river", "garden", "walked",  "letter", "morning", "she",
+                                "said", "never", "house",  "evening", "and",    "of",      "Emma"};
   std::mt19937 rng(11);
   fs::create_directories(dir);
   for (int i = 0; i < n; ++i) {
@@ -50,7 +50,8 @@ void expect_clean_failure(const test::RunResult& r, const std::string& thing,
   }
   EXPECT_EQ(n, 1) << r.err;
   EXPECT_EQ(error.rfind("blockscribe: error: ", 0), 0u) << r.err;
-  EXPECT_NE(error.find(thing), std::string::npos) << "message does not name " << thing << ": " << r.err;
+  EXPECT_NE(error.find(thing), std::string::npos)
+      << "message does not name " << thing << ": " << r.err;
   EXPECT_NE(error.find(words), std::string::npos) << r.err;
 }
 
@@ -160,9 +161,9 @@ TEST_F(CliCorpus, TokenizerBadInputs) {
   const std::string model_bytes = test::read_file(model);
   const std::string m = " --model " + model.string();
 
-  expect_clean_failure(run_cli("tokenizer encode --model " + (tmp.path() / "no.model").string() +
-                               " --text hi"),
-                       (tmp.path() / "no.model").string(), "not found");
+  expect_clean_failure(
+      run_cli("tokenizer encode --model " + (tmp.path() / "no.model").string() + " --text hi"),
+      (tmp.path() / "no.model").string(), "not found");
   fs::path corrupt = tmp.path() / "corrupt.model";
   test::write_file(corrupt, "garbage");
   expect_clean_failure(run_cli("tokenizer encode --model " + corrupt.string() + " --text hi"),
@@ -182,9 +183,9 @@ TEST_F(CliCorpus, TokenizerBadInputs) {
   expect_clean_failure(run_cli("tokenizer train --input " + (tmp.path() / "empty").string() +
                                " --out " + model.string()),
                        (tmp.path() / "empty").string(), "no documents");
-  expect_clean_failure(run_cli("tokenizer train --input " + bad_text.string() + " --out " +
-                               model.string()),
-                       bad_text.string());
+  expect_clean_failure(
+      run_cli("tokenizer train --input " + bad_text.string() + " --out " + model.string()),
+      bad_text.string());
   EXPECT_EQ(test::read_file(model), model_bytes);
 }
 

@@ -24,19 +24,7 @@ class CliGenerate : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = new bs::test::TempDir();
-    std::vector<std::string> docs;
-    for (int i = 0; i < 150; ++i)
-      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
-    std::vector<std::string_view> views(docs.begin(), docs.end());
-    bs::TokenizerTrainOptions o;
-    o.vocab_size = 320;
-    bs::write_file_atomic(dir->str("tok.model"), bs::train_tokenizer(views, o));
-    const std::string cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
-    int vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
-    auto r = run_cli("init --config " + cfg + " --set model.vocab=" + std::to_string(vocab) +
-                     " --tokenizer " + dir->str("tok.model") + " --out " + model());
-    setup_error = r.exit_code == 0 ? "" : "init failed: " + r.err;
+    setup_error = bs::test::init_tiny_model(*dir, "m.safetensors");
   }
   void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
   static void TearDownTestSuite() { delete dir; }

@@ -15,20 +15,8 @@ class CliModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = new bs::test::TempDir();
-    std::vector<std::string> docs;
-    for (int i = 0; i < 150; ++i)
-      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
-    std::vector<std::string_view> views(docs.begin(), docs.end());
-    bs::TokenizerTrainOptions o;
-    o.vocab_size = 320;
-    bs::write_file_atomic(dir->str("tok.model"), bs::train_tokenizer(views, o));
     cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
-    // SentencePiece may stop short of the requested size; the model takes the real count.
-    int vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
-    auto r = run_cli("init --config " + cfg + " --set model.vocab=" + std::to_string(vocab) +
-                     " --tokenizer " + dir->str("tok.model") + " --out " + dir->str("m.safetensors"));
-    setup_error = r.exit_code == 0 ? "" : "init failed: " + r.err;
+    setup_error = bs::test::init_tiny_model(*dir, "m.safetensors");
   }
   // A failure in SetUpTestSuite would only skip the tests; fail each one instead.
   void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
@@ -46,19 +34,22 @@ TEST_F(CliModel, InfoPrintsConfigParamsAndTensors) {
   bs::Config c = bs::make_config(cfg, {});
   c.model.vocab = bs::Tokenizer::load(dir->str("tok.model")).vocab_size();
   bs::Model m(c.model);
-  EXPECT_NE(r.out.find("parameters     " + std::to_string(m.num_params())), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parameters     " + std::to_string(m.num_params())), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("layers.1.attn.wqkv.weight"), std::string::npos);
   EXPECT_NE(r.out.find("[model]"), std::string::npos);
 }
 
 TEST_F(CliModel, ForwardRunsBlockByBlock) {
   auto r = run_cli("forward --model " + dir->str("m.safetensors") +
-                   " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. Mr. Bennet laughed.'");
+                   " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. "
+                   "Mr. Bennet laughed.'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("total:"), std::string::npos) << r.out;
   // Same seed, same output; 2 threads gives the same numbers.
   auto r2 = run_cli("-t 2 forward --model " + dir->str("m.safetensors") +
-                    " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. Mr. Bennet laughed.'");
+                    " --prompt 'Elizabeth walked to Longbourn. She said nothing at all that day. "
+                    "Mr. Bennet laughed.'");
   ASSERT_EQ(r2.exit_code, 0);
   auto strip_ms = [](const std::string& s) {  // timing columns differ run to run
     std::string out;
@@ -91,17 +82,23 @@ TEST_F(CliModel, BadInputsGiveOneClearMessage) {
     std::string args, must_contain;
   } cases[] = {
       {"info " + t.str("none.safetensors"), "none.safetensors: file not found"},
-      {"info " + t.str("cut.safetensors"), "cut.safetensors: tensor 'final_norm.weight': data lies outside the file (truncated?"},
+      {"info " + t.str("cut.safetensors"),
+       "cut.safetensors: tensor 'final_norm.weight': data lies outside the file (truncated?"},
       {"info " + t.str("bad.txt"), "bad.txt"},
-      {"init --config " + t.str("bad.toml") + " --tokenizer " + dir->str("tok.model") + " --out " + t.str("o.st"),
-       "bad.toml:2"},
-      {"init --config " + cfg + " --tokenizer " + t.str("bad.txt") + " --out " + t.str("o.st"), "bad.txt"},
-      {"init --config " + cfg + " --set model.vocab=4096 --tokenizer " + dir->str("tok.model") + " --out " +
+      {"init --config " + t.str("bad.toml") + " --tokenizer " + dir->str("tok.model") + " --out " +
            t.str("o.st"),
-       "--set model.vocab=" + std::to_string(bs::Tokenizer::load(dir->str("tok.model")).vocab_size())},
-      {"init --config " + cfg + " --set model.nope=1 --tokenizer " + dir->str("tok.model") + " --out " + t.str("o.st"),
+       "bad.toml:2"},
+      {"init --config " + cfg + " --tokenizer " + t.str("bad.txt") + " --out " + t.str("o.st"),
+       "bad.txt"},
+      {"init --config " + cfg + " --set model.vocab=4096 --tokenizer " + dir->str("tok.model") +
+           " --out " + t.str("o.st"),
+       "--set model.vocab=" +
+           std::to_string(bs::Tokenizer::load(dir->str("tok.model")).vocab_size())},
+      {"init --config " + cfg + " --set model.nope=1 --tokenizer " + dir->str("tok.model") +
+           " --out " + t.str("o.st"),
        "unknown key"},
-      {"forward --model " + m + " --prompt-file " + t.str("bad.txt"), "bad.txt: invalid UTF-8 at byte 3"},
+      {"forward --model " + m + " --prompt-file " + t.str("bad.txt"),
+       "bad.txt: invalid UTF-8 at byte 3"},
       {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "prompt is empty"},
       {"forward --model " + m, "give --prompt or --prompt-file"},
       {"forward --model " + t.str("cut.safetensors") + " --prompt hi", "cut.safetensors"},

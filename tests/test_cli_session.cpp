@@ -26,23 +26,9 @@ class CliSession : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = new bs::test::TempDir();
-    std::vector<std::string> docs;
-    for (int i = 0; i < 150; ++i)
-      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
-    std::vector<std::string_view> views(docs.begin(), docs.end());
-    bs::TokenizerTrainOptions o;
-    o.vocab_size = 320;
-    bs::write_file_atomic(dir->str("tok.model"), bs::train_tokenizer(views, o));
-    const std::string cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
-    const std::string vocab =
-        std::to_string(bs::Tokenizer::load(dir->str("tok.model")).vocab_size());
-    for (const char* seed : {"1234", "99"}) {
-      auto r = run_cli("init --config " + cfg + " --set model.vocab=" + vocab +
-                       " --set model.init_seed=" + seed + " --tokenizer " + dir->str("tok.model") +
-                       " --out " + dir->str(std::string("m") + seed + ".safetensors"));
-      if (r.exit_code != 0) setup_error = "init failed: " + r.err;
-    }
+    setup_error = bs::test::init_tiny_model(*dir, "m1234.safetensors");
+    if (setup_error.empty())
+      setup_error = bs::test::init_tiny_model(*dir, "m99.safetensors", "--set model.init_seed=99");
   }
   void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
   static void TearDownTestSuite() { delete dir; }
@@ -93,17 +79,16 @@ TEST_F(CliSession, KilledAtRandomMomentsItResumesWithNothingLost) {
   const std::string args = "--no-eos --blocks " + std::to_string(total);  // runs to the budget
   ASSERT_EQ(run_cli(gen(ref, args)).exit_code, 0);
   // Kill moments spread over the length of a whole run (start-up included).
-  const auto run_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count();
+  const auto run_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   const auto want = export_of(ref).at("blocks");
   std::mt19937 rng(2026);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   int trials = 0, mid_run = 0;
   for (; trials < 20 && std::chrono::steady_clock::now() < deadline; ++trials) {
     const std::string s = dir->str("killed" + std::to_string(trials));
-    const pid_t pid =
-        bs::test::spawn_cli(gen(s, args) + " >/dev/null 2>&1");
+    const pid_t pid = bs::test::spawn_cli(gen(s, args) + " >/dev/null 2>&1");
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % uint64_t(run_us + 1)));
     kill(pid, SIGKILL);
     int status = 0;
@@ -131,7 +116,8 @@ TEST_F(CliSession, KilledAtRandomMomentsItResumesWithNothingLost) {
   std::printf("%d trials, %d killed in the middle of a run (a run: %.0f ms)\n", trials, mid_run,
               run_us / 1000.0);
   EXPECT_GE(trials, 6);
-  EXPECT_GE(mid_run, 3) << "too few trials were killed in the middle of a run; the test proved little";
+  EXPECT_GE(mid_run, 3)
+      << "too few trials were killed in the middle of a run; the test proved little";
 }
 
 TEST_F(CliSession, AnotherModelASecondWriterAndANewerFormatAreRefused) {

@@ -35,9 +35,11 @@ TEST(Config, DefaultsAreTheDesignsSmallModel) {
 
 TEST(Config, LoadsFileAndOverrides) {
   bs::test::TempDir tmp;
-  bs::test::write_file(tmp.path() / "a.toml", "[model]\nd = 64\nheads = 2\nrope_ntk = 2\n[generate]\nstrategy = \"margin\"\n");
+  bs::test::write_file(
+      tmp.path() / "a.toml",
+      "[model]\nd = 64\nheads = 2\nrope_ntk = 2\n[generate]\nstrategy = \"margin\"\n");
   Config c = bs::make_config(tmp.str("a.toml"), {"model.layers=3", "generate.strategy=entropy",
-                                                  "generate.threshold=0.5", "train.data=\"x y\""});
+                                                 "generate.threshold=0.5", "train.data=\"x y\""});
   EXPECT_EQ(c.model.d, 64);
   EXPECT_EQ(c.model.heads, 2);
   EXPECT_FLOAT_EQ(c.model.rope_ntk, 2.f);  // an integer is accepted for a float key
@@ -79,24 +81,36 @@ TEST(Config, MalformedTomlNamesFileAndLine) {
 TEST(Config, UnknownSectionAndMissingFileAndBadUtf8) {
   bs::test::TempDir tmp;
   bs::test::write_file(tmp.path() / "a.toml", "[modle]\nd = 64\n");
-  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("a.toml"), {}); }).find("unknown section"), std::string::npos);
-  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("nope.toml"), {}); }).find("file not found"), std::string::npos);
+  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("a.toml"), {}); }).find("unknown section"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("nope.toml"), {}); }).find("file not found"),
+            std::string::npos);
   bs::test::write_file(tmp.path() / "u.toml", "[train]\ndata = \"\xff\xfe\"\n");
-  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("u.toml"), {}); }).find("invalid UTF-8"), std::string::npos);
+  EXPECT_NE(error_of([&] { bs::make_config(tmp.str("u.toml"), {}); }).find("invalid UTF-8"),
+            std::string::npos);
 }
 
 TEST(Config, BadOverridesAreRefused) {
-  EXPECT_NE(error_of([] { bs::make_config("", {"model.nope=1"}); }).find("unknown key"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"model.d"}); }).find("expected section.key=value"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=abc"}); }).find("expected an integer"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=102"}); }).find("multiple of model.heads"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=100"}); }).find("must be even"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"generate.threshold=0"}); }).find("(0, 1]"), std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"generate.strategy=best"}); }).find("must be one of"), std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"model.nope=1"}); }).find("unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"model.d"}); }).find("expected section.key=value"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=abc"}); }).find("expected an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=102"}); }).find("multiple of model.heads"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"model.d=100"}); }).find("must be even"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"generate.threshold=0"}); }).find("(0, 1]"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([] { bs::make_config("", {"generate.strategy=best"}); }).find("must be one of"),
+      std::string::npos);
 }
 
 TEST(Config, TomlRoundTrip) {
-  Config a = bs::make_config("", {"model.d=128", "model.recency=none", "train.lr=0.00025", "generate.top_p=0.9"});
+  Config a = bs::make_config(
+      "", {"model.d=128", "model.recency=none", "train.lr=0.00025", "generate.top_p=0.9"});
   Config b;
   b.load_string(a.to_toml(), "roundtrip");
   EXPECT_EQ(a.to_toml(), b.to_toml());
@@ -107,7 +121,8 @@ TEST(Config, TomlRoundTrip) {
 
 TEST(Config, SampleConfigsAreValid) {
   for (const char* name : {"tiny", "story-small", "report-small"}) {
-    Config c = bs::make_config(std::string(BS_SOURCE_DIR) + "/samples/configs/" + name + ".toml", {});
+    Config c =
+        bs::make_config(std::string(BS_SOURCE_DIR) + "/samples/configs/" + name + ".toml", {});
     EXPECT_GT(c.model.d, 0) << name;
   }
 }

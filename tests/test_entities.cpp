@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "memory/entities.h"
+#include "tests/testutil.h"
 
 namespace {
 
@@ -125,14 +126,7 @@ TEST(Tracker, DeclaredEntitiesAndFacts) {
 }
 
 TEST(Tracker, HeaderStaysWithinItsBudget) {
-  std::vector<std::string> docs;
-  for (int i = 0; i < 100; ++i)
-    docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                   ". Mr. Darcy said nothing.\n");
-  std::vector<std::string_view> views(docs.begin(), docs.end());
-  bs::TokenizerTrainOptions o;
-  o.vocab_size = 320;
-  bs::Tokenizer tok = bs::Tokenizer::from_serialized(bs::train_tokenizer(views, o), "tiny");
+  const bs::Tokenizer& tok = bs::test::tiny_tokenizer();
   bs::EntityTracker tr;
   tr.add_fact("Mr. Darcy is proud.");
   std::vector<bs::Event> ev;

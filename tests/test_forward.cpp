@@ -44,19 +44,23 @@ void naive_forward(const bs::Model& m, const Case& cs, bool slots, Mat& logits, 
     seg[i] = i < nm ? kM : i < nm + nh ? kH : i < P ? kW : i < P + L ? kX : kS;
   auto visible = [&](int i, int j) {
     Seg a = seg[i], b = seg[j];
-    if (a == kS) return true;                                  // Σ sees everything
-    if (a == kX) return b != kS;                               // X sees M,H,W,X
-    return b == kM || b == kH || b == kW;                      // prefix sees prefix
+    if (a == kS) return true;              // Σ sees everything
+    if (a == kX) return b != kS;           // X sees M,H,W,X
+    return b == kM || b == kH || b == kW;  // prefix sees prefix
   };
   // Embeddings.
   Mat x(size_t(T) * C);
   for (int i = 0; i < T; ++i)
     for (int j = 0; j < C; ++j) {
       double v;
-      if (seg[i] == kM) v = cs.mem[i * C + j] + m.mem_type[j];
-      else if (seg[i] == kS) v = m.sum_slots[(i - P - L) * C + j];
+      if (seg[i] == kM)
+        v = cs.mem[i * C + j] + m.mem_type[j];
+      else if (seg[i] == kS)
+        v = m.sum_slots[(i - P - L) * C + j];
       else {
-        int tok = seg[i] == kH ? cs.hdr[i - nm] : seg[i] == kW ? cs.win[i - nm - nh] : cs.blk[i - P];
+        int tok = seg[i] == kH   ? cs.hdr[i - nm]
+                  : seg[i] == kW ? cs.win[i - nm - nh]
+                                 : cs.blk[i - P];
         v = m.tok_emb[tok * C + j];
       }
       x[i * C + j] = v;
@@ -108,9 +112,11 @@ void naive_forward(const bs::Model& m, const Case& cs, bool slots, Mat& logits, 
         for (int j = 0; j < T; ++j) {
           if (!visible(i, j)) continue;
           double s = 0;
-          for (int k = 0; k < D; ++k) s += qkv[i * 3 * C + hh * D + k] * qkv[j * 3 * C + C + hh * D + k];
+          for (int k = 0; k < D; ++k)
+            s += qkv[i * 3 * C + hh * D + k] * qkv[j * 3 * C + C + hh * D + k];
           s /= std::sqrt(double(D));
-          if (seg[i] == kS && seg[j] == kX) s += beta * (smax == 0 ? 1.0 : double(cs.sent[j - P]) / smax);
+          if (seg[i] == kS && seg[j] == kX)
+            s += beta * (smax == 0 ? 1.0 : double(cs.sent[j - P]) / smax);
           sc[j] = s;
           mx = std::max(mx, s);
         }
@@ -119,7 +125,8 @@ void naive_forward(const bs::Model& m, const Case& cs, bool slots, Mat& logits, 
         for (int j = 0; j < T; ++j) {
           if (sc[j] == -INFINITY) continue;
           double p = std::exp(sc[j] - mx) / z;
-          for (int k = 0; k < D; ++k) att[i * C + hh * D + k] += p * qkv[j * 3 * C + 2 * C + hh * D + k];
+          for (int k = 0; k < D; ++k)
+            att[i * C + hh * D + k] += p * qkv[j * 3 * C + 2 * C + hh * D + k];
         }
       }
     }
@@ -238,7 +245,8 @@ TEST(Forward, PrefixCacheIsExactAcrossBlockChanges) {
   bs::ForwardContext fresh(m, bs::kernels::cpu_ops());
   fresh.forward(s);
   for (size_t i = 0; i < fresh.summary().size(); ++i)
-    ASSERT_NEAR(cached.summary()[i], fresh.summary()[i], 1e-5f * (1 + std::abs(fresh.summary()[i])));
+    ASSERT_NEAR(cached.summary()[i], fresh.summary()[i],
+                1e-5f * (1 + std::abs(fresh.summary()[i])));
 }
 
 TEST(Forward, RecencyBiasChangesOnlyTheSummary) {
@@ -283,7 +291,8 @@ TEST(Layout, SegmentsMaskAndRecency) {
   EXPECT_EQ(s.bias_from, P + L);
   // sentences {0,0,0,1,1,2,2,2}: r = s/2 on X, 0 elsewhere.
   std::vector<float> want = {0, 0, 0, 0.5f, 0.5f, 1, 1, 1};
-  for (int j = 0; j < s.T; ++j) EXPECT_FLOAT_EQ(s.key_bias[j], j >= P && j < P + L ? want[j - P] : 0.f);
+  for (int j = 0; j < s.T; ++j)
+    EXPECT_FLOAT_EQ(s.key_bias[j], j >= P && j < P + L ? want[j - P] : 0.f);
   EXPECT_EQ(bs::recency_values(std::vector<int>{0, 0}, 2), (std::vector<float>{1, 1}));
   // Too long a window or block is refused.
   cs.win.push_back(1);

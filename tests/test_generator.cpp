@@ -8,24 +8,13 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "kernels/thread_pool.h"
+#include "tests/testutil.h"
 
 namespace {
 
 using bs::Tokenizer;
 
-const Tokenizer& tiny_tokenizer() {
-  static const Tokenizer tok = [] {
-    std::vector<std::string> docs;
-    for (int i = 0; i < 150; ++i)
-      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
-    std::vector<std::string_view> views(docs.begin(), docs.end());
-    bs::TokenizerTrainOptions o;
-    o.vocab_size = 320;
-    return Tokenizer::from_serialized(bs::train_tokenizer(views, o), "tiny");
-  }();
-  return tok;
-}
+const bs::Tokenizer& tiny_tokenizer() { return bs::test::tiny_tokenizer(); }
 
 class GeneratorTest : public ::testing::Test {
  protected:

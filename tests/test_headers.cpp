@@ -7,23 +7,12 @@
 #include "blocks/generator.h"
 #include "core/config.h"
 #include "memory/entities.h"
+#include "tests/testutil.h"
 #include "training/block_runner.h"
 
 namespace {
 
-const bs::Tokenizer& tok() {
-  static const bs::Tokenizer t = [] {
-    std::vector<std::string> docs;
-    for (int i = 0; i < 150; ++i)
-      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
-    std::vector<std::string_view> views(docs.begin(), docs.end());
-    bs::TokenizerTrainOptions o;
-    o.vocab_size = 320;
-    return bs::Tokenizer::from_serialized(bs::train_tokenizer(views, o), "tiny");
-  }();
-  return t;
-}
+const bs::Tokenizer& tok() { return bs::test::tiny_tokenizer(); }
 
 TEST(Headers, TrainingBuildsTheHeadersGenerationGives) {
   const std::string text =

@@ -35,9 +35,10 @@ struct TwoBlocks {
   std::vector<int> m0 = {1, 3}, m1 = {0, 2, 5};  // masked positions
   float t0 = 0.4f, t1 = 0.6f;
 
-  bs::PassSeq masked(const bs::ModelConfig& c, const std::vector<int>& blk, const std::vector<int>& sent,
-                     const std::vector<int>& where, float t, const float* mem, int mem_rows,
-                     std::span<const int> win, std::span<const int> header) const {
+  bs::PassSeq masked(const bs::ModelConfig& c, const std::vector<int>& blk,
+                     const std::vector<int>& sent, const std::vector<int>& where, float t,
+                     const float* mem, int mem_rows, std::span<const int> win,
+                     std::span<const int> header) const {
     std::vector<int> x = blk;
     for (int i : where) x[i] = 4;
     bs::BlockContext ctx;
@@ -52,8 +53,9 @@ struct TwoBlocks {
     }
     return p;
   }
-  bs::PassSeq clean(const bs::ModelConfig& c, const std::vector<int>& blk, const std::vector<int>& sent,
-                    const float* mem, int mem_rows, std::span<const int> win, std::span<const int> header) const {
+  bs::PassSeq clean(const bs::ModelConfig& c, const std::vector<int>& blk,
+                    const std::vector<int>& sent, const float* mem, int mem_rows,
+                    std::span<const int> win, std::span<const int> header) const {
     bs::BlockContext ctx;
     ctx.mem = mem, ctx.mem_rows = mem_rows, ctx.window = win, ctx.header = header;
     ctx.block = blk, ctx.sentence = sent, ctx.slots = true;
@@ -63,7 +65,8 @@ struct TwoBlocks {
   }
 
   // Loss of both blocks; with grads != null also the full backward.
-  double run(const bs::Model& m, const bs::kernels::Ops& ops, const bs::kernels::GradOps& g, float* grads) const {
+  double run(const bs::Model& m, const bs::kernels::Ops& ops, const bs::kernels::GradOps& g,
+             float* grads) const {
     const auto& c = m.config();
     bs::PackedPass p0(m, ops, g), p1(m, ops, g);
     std::vector<bs::PassSeq> s;
@@ -119,7 +122,8 @@ TEST_P(GradCheck, BackwardMatchesFiniteDifferencesPerTensor) {
     const int dirs = elementwise ? int(t.numel) : 3;
     for (int k = 0; k < dirs; ++k) {
       std::vector<float> u(t.numel, 0.f);
-      if (elementwise) u[k] = 1.f;
+      if (elementwise)
+        u[k] = 1.f;
       else  // unit-norm ±1/sqrt(n) direction: the step is eps long whatever the tensor's size
         for (auto& v : u) v = ((rng() & 1) ? 1.f : -1.f) / std::sqrt(float(t.numel));
       double ana = 0;
@@ -165,7 +169,8 @@ TEST(GradOps, OptimisedBackwardMatchesReference) {
     double lc = doc.run(m, bs::kernels::cpu_ops(), bs::kernels::cpu_grad_ops(), gc.data());
     EXPECT_NEAR(lr, lc, 1e-4 * std::abs(lr));
     double num = 0, den = 0;
-    for (size_t i = 0; i < gr.size(); ++i) num += (gr[i] - gc[i]) * (gr[i] - gc[i]), den += gr[i] * gr[i];
+    for (size_t i = 0; i < gr.size(); ++i)
+      num += (gr[i] - gc[i]) * (gr[i] - gc[i]), den += gr[i] * gr[i];
     EXPECT_LT(std::sqrt(num / den), 1e-4) << "threads " << threads;
   }
   bs::set_num_threads(1);

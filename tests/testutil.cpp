@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 extern char** environ;
 
@@ -60,6 +61,29 @@ int spawn_cli(const std::string& args) {
   if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
     throw std::runtime_error("cannot start " + cmd);
   return int(pid);
+}
+
+const Tokenizer& tiny_tokenizer() {
+  static const Tokenizer tok = [] {
+    std::vector<std::string> docs;
+    for (int i = 0; i < 150; ++i)
+      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
+                     ". She said nothing. Mr. Bennet laughed at the letter!\n");
+    std::vector<std::string_view> views(docs.begin(), docs.end());
+    TokenizerTrainOptions o;
+    o.vocab_size = 320;
+    return Tokenizer::from_serialized(train_tokenizer(views, o), "tiny test tokenizer");
+  }();
+  return tok;
+}
+
+std::string init_tiny_model(const TempDir& dir, const std::string& name, const std::string& sets) {
+  write_file(dir.path() / "tok.model", tiny_tokenizer().serialized());
+  const std::string cfg = std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml";
+  auto r = run_cli("init --config " + cfg +
+                   " --set model.vocab=" + std::to_string(tiny_tokenizer().vocab_size()) + " " +
+                   sets + " --tokenizer " + dir.str("tok.model") + " --out " + dir.str(name));
+  return r.exit_code == 0 ? "" : "init failed: " + r.err;
 }
 
 }  // namespace bs::test

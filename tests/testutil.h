@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "core/tokenizer.h"
+
 namespace bs::test {
 
 // A fresh temporary directory, removed when the object dies.
@@ -29,6 +31,16 @@ RunResult run_cli(const std::string& args);
 // Starts the blockscribe binary in the background (args may hold redirections; the program is
 // exec'd, so signals sent to the returned pid reach it, not a shell). Returns its pid.
 int spawn_cli(const std::string& args);
+
+// The tokenizer of every tiny test model: SentencePiece (vocabulary 320) trained once per process
+// on a fixed Austen-like text.
+const Tokenizer& tiny_tokenizer();
+
+// Writes tiny_tokenizer() to dir/tok.model and runs `blockscribe init` for a model of
+// samples/configs/tiny.toml with that vocabulary (plus `sets`, e.g. "--set model.init_seed=9") to
+// dir/name. Returns "" on success, else what went wrong (for a fixture's SetUp to report).
+std::string init_tiny_model(const TempDir& dir, const std::string& name,
+                            const std::string& sets = "");
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& data);
