@@ -226,7 +226,7 @@ void EntityTracker::declare(const std::string& name, const std::string& kind,
     e.id = id;
     e.name = n;
     entities_.push_back(e);
-    by_name_[n] = id;
+    index(n, id);
   }
   Entity& e = entities_[id];
   e.kind = kind;
@@ -235,7 +235,7 @@ void EntityTracker::declare(const std::string& name, const std::string& kind,
     const std::string t = trim(a);
     if (t.empty() || by_name_.count(t)) continue;
     e.aliases.push_back(t);
-    by_name_[t] = id;
+    index(t, id);
   }
 }
 
@@ -245,6 +245,14 @@ void EntityTracker::add_fact(const std::string& text) {
   ev.sentence = trim(text);
   if (ev.sentence.empty()) throw Error("plan", "a fact is empty");
   facts_.push_back(ev);
+}
+
+void EntityTracker::index(const std::string& form, int id) {
+  by_name_[form] = id;
+  for (const std::string& w : core_words(form)) {
+    std::vector<int>& ids = by_word_[w];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
 }
 
 int EntityTracker::find(const std::string& name) const {
@@ -258,14 +266,16 @@ int EntityTracker::resolve(const std::string& name, int block) {
   const bool single = words.size() == 1 && split_words(name).size() == 1;
   int best = -1;
   if (single) {
-    // "Darcy" of "Mr. Darcy": the most recently mentioned entity with that word.
-    for (const Entity& e : entities_) {
-      bool has = false;
-      for (const std::string& w : core_words(e.name)) has = has || w == words[0];
-      for (const std::string& a : e.aliases)
-        for (const std::string& w : core_words(a)) has = has || w == words[0];
-      if (has && (best < 0 || e.last_block > entities_[best].last_block)) best = e.id;
-    }
+    // "Darcy" of "Mr. Darcy": the most recently mentioned entity with that word (ties: the
+    // older entity).
+    auto it = by_word_.find(words[0]);
+    if (it != by_word_.end())
+      for (int id : it->second) {
+        const Entity& e = entities_[id];
+        if (best < 0 || e.last_block > entities_[best].last_block ||
+            (e.last_block == entities_[best].last_block && id < best))
+          best = id;
+      }
   } else {
     // "Mr. Darcy" when "Darcy" is known alone: the same person, under the longer name.
     for (const std::string& w : words) {
@@ -279,21 +289,21 @@ int EntityTracker::resolve(const std::string& name, int block) {
       Entity& e = entities_[best];
       e.aliases.push_back(e.name);
       e.name = name;
-      by_name_[name] = best;
+      index(name, best);
       (void)block;
       return best;
     }
   }
   if (best >= 0) {
     entities_[best].aliases.push_back(name);
-    by_name_[name] = best;
+    index(name, best);
     return best;
   }
   Entity e;
   e.id = int(entities_.size());
   e.name = name;
   entities_.push_back(e);
-  by_name_[name] = e.id;
+  index(name, e.id);
   return e.id;
 }
 
@@ -314,13 +324,7 @@ std::vector<int> EntityTracker::observe(int block, std::string_view text, bool f
   if (!final && complete > 0) --complete;  // the last one may continue in the next block
   std::set<int> changed;
   // Known: a name or alias, or one word of one ("Elizabeth" once "Elizabeth Bennet" is known).
-  auto known = [&](const std::string& w) {
-    if (find(w) >= 0) return true;
-    for (const Entity& e : entities_)
-      for (const std::string& x : core_words(e.name))
-        if (x == w) return true;
-    return false;
-  };
+  auto known = [&](const std::string& w) { return find(w) >= 0 || by_word_.count(w) > 0; };
   for (size_t k = 0; k < complete; ++k) {
     const std::string s =
         trim(std::string_view(buf).substr(spans[k].begin, spans[k].end - spans[k].begin));
@@ -374,6 +378,7 @@ void EntityTracker::restore(const std::map<int, std::string>& records,
                             const std::string& facts_json, const std::string& carry) {
   entities_.clear();
   by_name_.clear();
+  by_word_.clear();
   facts_.clear();
   try {
     for (const auto& [id, rec] : records) {
@@ -390,8 +395,8 @@ void EntityTracker::restore(const std::map<int, std::string>& records,
       e.mentions = j.at("mentions").get<int>();
       e.latest = j.at("latest").get<std::vector<std::string>>();
       e.declared = j.at("declared").get<bool>();
-      by_name_[e.name] = e.id;
-      for (const auto& a : e.aliases) by_name_[a] = e.id;
+      index(e.name, e.id);
+      for (const auto& a : e.aliases) index(a, e.id);
       entities_.push_back(std::move(e));
     }
     if (!facts_json.empty()) {
