@@ -256,6 +256,14 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAPlainCheckpoint) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[model] section differs"), std::string::npos) << e.what();
   }
+  // Keys that change no parameter may differ: a header budget, a smaller memory bound.
+  Config relaxed = cfg;
+  relaxed.model.header_tokens = cfg.model.header_tokens + 4;
+  relaxed.model.max_memory_blocks = cfg.model.max_memory_blocks - 1;
+  auto c = Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs);
+  EXPECT_EQ(c->steps_done(), 1);
+  relaxed.model.max_memory_blocks = cfg.train.burn_in + cfg.train.unroll;  // beyond training
+  EXPECT_THROW(Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs), Error);
   try {
     Trainer::resume(dir.str("run/model.safetensors"), cfg, docs, docs);
     FAIL() << "resumed from a model checkpoint";

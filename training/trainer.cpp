@@ -67,10 +67,12 @@ Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
 std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg,
                                          std::vector<DocBlocks> train, std::vector<DocBlocks> val) {
   Checkpoint ck = load_checkpoint(path);
-  // model.max_memory_blocks changes no parameter and, within the trained range checked by the
-  // constructor, no training context, so a run may continue with a corrected value.
+  // Two model keys change no parameter: max_memory_blocks (within the trained range the
+  // constructor checks) and header_tokens (H rows are token embeddings), so a run may continue
+  // with a corrected memory bound, or go on to learn the entity/timeline header.
   Config saved = ck.config;
   saved.model.max_memory_blocks = cfg.model.max_memory_blocks;
+  saved.model.header_tokens = cfg.model.header_tokens;
   if (saved.to_toml(true) != cfg.to_toml(true))
     throw Error(
         path,
