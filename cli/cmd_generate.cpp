@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <chrono>
+#include <climits>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -22,8 +24,8 @@ struct GenerateArgs {
   std::string model, prompt, prompt_file, tmpl, tmpl_file, strategy, memory = "summary";
   std::string session, plan;
   ConfigArgs cfg;
-  int blocks = -1, max_tokens = -1, steps = -1, top_k = -1, full_context = 0;
-  float threshold = -1, temperature = -1, top_p = -1;
+  int blocks = -1, max_tokens = -1, steps = -1, top_k = INT_MIN, full_context = 0;
+  float threshold = NAN, temperature = NAN, top_p = NAN;
   uint64_t seed = 0;
   bool json = false, no_cache = false, no_eos = false;
   CLI::Option *prompt_opt = nullptr, *seed_opt = nullptr, *blocks_opt = nullptr;
@@ -42,10 +44,12 @@ Config generation_config(const GenerateArgs& a, const Config& saved) {
   GenerateConfig& g = c.generate;
   if (a.steps >= 0) g.steps = a.steps;
   if (!a.strategy.empty()) g.strategy = a.strategy;
-  if (a.threshold >= 0) g.threshold = a.threshold;
-  if (a.temperature >= 0) g.temperature = a.temperature;
-  if (a.top_k >= 0) g.top_k = a.top_k;
-  if (a.top_p >= 0) g.top_p = a.top_p;
+  // NaN / INT_MIN mean "not given": any value a user types, negative ones included, reaches the
+  // config's validation and its message.
+  if (!std::isnan(a.threshold)) g.threshold = a.threshold;
+  if (!std::isnan(a.temperature)) g.temperature = a.temperature;
+  if (a.top_k != INT_MIN) g.top_k = a.top_k;
+  if (!std::isnan(a.top_p)) g.top_p = a.top_p;
   if (a.seed_opt->count()) g.seed = a.seed;
   if (a.blocks >= 0) g.blocks = a.blocks;
   if (a.max_tokens >= 0) g.max_tokens = a.max_tokens;

@@ -138,6 +138,9 @@ TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {
                  "(0, 1]");
   expect_refused(gen("--prompt x --strategy threshold --threshold 0"), "generate.threshold",
                  "(0, 1]");
+  expect_refused(gen("--prompt x --temperature -1"), "generate.temperature", ">= 0");
+  expect_refused(gen("--prompt x --top-p 1.5"), "generate.top_p", "(0, 1]");
+  expect_refused(gen("--prompt x --top-k -3"), "generate.top_k", ">= 0");
   expect_refused(gen("--prompt x --memory everything"), "memory mode 'everything'", "unknown");
   expect_refused(gen("--prompt x --set model.d=64"), "--set", "[model]");
   expect_refused(gen("--prompt x --blocks 0"), "budget", "--blocks");
