@@ -262,6 +262,9 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAPlainCheckpoint) {
   relaxed.model.max_memory_blocks = cfg.model.max_memory_blocks - 1;
   auto c = Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs);
   EXPECT_EQ(c->steps_done(), 1);
+  EXPECT_EQ(c->model().config().header_tokens, relaxed.model.header_tokens);  // the new values
+  EXPECT_EQ(c->model().config().max_memory_blocks, relaxed.model.max_memory_blocks);
+  EXPECT_EQ(c->model().params, a.model().params);
   relaxed.model.max_memory_blocks = cfg.train.burn_in + cfg.train.unroll;  // beyond training
   EXPECT_THROW(Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs), Error);
   try {

@@ -88,8 +88,13 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
   if (m == ck.extra.end() || v == ck.extra.end() || m->second.size() != ck.model->num_params() ||
       v->second.size() != ck.model->num_params())
     throw Error(path, "not a training state (optimizer moments missing or mis-sized)");
+  // The model takes the given config (those two keys may differ), with the saved weights.
+  auto model = std::make_unique<Model>(cfg.model);
+  BS_CHECK(model->num_params() == ck.model->num_params(), path, "parameter count differs");
+  // Copied into the new buffer, not moved: the model's tensor views point into it.
+  std::copy(ck.model->params.begin(), ck.model->params.end(), model->params.begin());
   std::unique_ptr<Trainer> t(new Trainer(cfg, std::move(*ck.tokenizer), std::move(train),
-                                         std::move(val), std::move(ck.model)));
+                                         std::move(val), std::move(model)));
   t->adam_.m = std::move(m->second);
   t->adam_.v = std::move(v->second);
   t->adam_.t = std::stoll(need("train_adam_t"));
