@@ -22,16 +22,24 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
-  std::vector<MemMode> modes;
-  if (a.memory == "all") {
-    modes = {MemMode::summary, MemMode::window, MemMode::full, MemMode::none};
-  } else {
-    for (size_t b = 0; b <= a.memory.size();) {  // comma-separated list
-      size_t e = a.memory.find(',', b);
-      if (e == std::string::npos) e = a.memory.size();
-      modes.push_back(parse_mem_mode(a.memory.substr(b, e - b)));
-      b = e + 1;
-    }
+  // Each entry: a memory mode, and whether its passes get the header H. "summary-no-header" is
+  // the summary mode without H, so one call can compare the two block by block.
+  struct Mode {
+    MemMode mode;
+    bool headers;
+    std::string name;
+  };
+  std::vector<Mode> modes;
+  const std::string list = a.memory == "all" ? "summary,window,full,none" : a.memory;
+  for (size_t b = 0; b <= list.size();) {  // comma-separated list
+    size_t e = list.find(',', b);
+    if (e == std::string::npos) e = list.size();
+    const std::string m = list.substr(b, e - b);
+    if (m == "summary-no-header")
+      modes.push_back({MemMode::summary, false, m});
+    else
+      modes.push_back({parse_mem_mode(m), !a.no_header, m});
+    b = e + 1;
   }
   Checkpoint ck = load_checkpoint(a.model);
   PreparedCorpus corpus = open_prepared_corpus(a.data);
@@ -44,7 +52,8 @@ void run_eval(const EvalArgs& a) {
       load_blocks(shard, ck.config.model.block, ck.tokenizer.get(), ck.config.model.header_tokens);
   const bool tty = stderr_is_tty();
   std::vector<EvalResult> results;
-  for (MemMode mode : modes) {
+  for (const Mode& md : modes) {
+    const MemMode mode = md.mode;
     EvalOptions o;
     o.mode = mode;
     o.samples = a.samples;
@@ -53,28 +62,23 @@ void run_eval(const EvalArgs& a) {
     o.mask_eps = ck.config.train.mask_eps;
     o.full_context = ck.config.train.full_context;
     o.memory_blocks = a.memory_blocks;
-    o.headers = !a.no_header;
+    o.headers = md.headers;
     EvalResult r = evaluate(*ck.model, docs, o, [&](int64_t done, int64_t total) {
       if (tty)
-        std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", mem_mode_name(mode), (long long)done,
+        std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", md.name.c_str(), (long long)done,
                      (long long)total);
     });
     if (tty) std::fprintf(stderr, "\n");
     if (a.json) {
-      nlohmann::json j = {{"memory", mem_mode_name(mode)},
-                          {"nll", r.nll},
-                          {"ci95", r.ci95},
-                          {"ppl", r.ppl()},
-                          {"blocks", r.blocks},
-                          {"samples", a.samples},
+      nlohmann::json j = {{"memory", md.name}, {"nll", r.nll},       {"ci95", r.ci95},
+                          {"ppl", r.ppl()},    {"blocks", r.blocks}, {"samples", a.samples},
                           {"split", a.split}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf(
           "%-8s NLL bound %.4f ± %.4f nats/token  (perplexity bound %.2f; %lld blocks × %d "
           "samples, %s)\n",
-          mem_mode_name(mode), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples,
-          a.split.c_str());
+          md.name.c_str(), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples, a.split.c_str());
     }
     std::fflush(stdout);
     results.push_back(std::move(r));
@@ -84,13 +88,11 @@ void run_eval(const EvalArgs& a) {
     auto [d, ci] = paired_difference(results[i], results[0]);
     if (a.json) {
       nlohmann::json j = {
-          {"paired", std::string(mem_mode_name(modes[i])) + " - " + mem_mode_name(modes[0])},
-          {"diff", d},
-          {"ci95", ci}};
+          {"paired", modes[i].name + " - " + modes[0].name}, {"diff", d}, {"ci95", ci}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%-8s - %-8s %+.4f ± %.4f nats/token (paired over the same blocks and masks)\n",
-                  mem_mode_name(modes[i]), mem_mode_name(modes[0]), d, ci);
+                  modes[i].name.c_str(), modes[0].name.c_str(), d, ci);
     }
   }
 }
@@ -111,8 +113,8 @@ void add_eval_command(CLI::App& app) {
          "--memory", a->memory,
          "summary (memory + window, the design) | window (overlap only) | full (raw earlier "
          "tokens, up to "
-         "train.full_context) | none | all, or a comma-separated list; later modes are also "
-         "compared with the first, block by block")
+         "train.full_context) | none | summary-no-header (without the header H) | all, or a "
+         "comma-separated list; later modes are also compared with the first, block by block")
       ->capture_default_str();
   sub->add_option("--samples", a->samples, "Masking rates drawn per block")
       ->check(CLI::Range(1, 64))

@@ -119,6 +119,18 @@ TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
   }
   EXPECT_EQ(modes, 4);
   EXPECT_EQ(paired, 3);  // window, full, none against summary
+
+  // The tiny config has a header budget (E = 8): dropping H changes the bound.
+  e = run_cli("eval --model " + out + "/model.safetensors --data " + dir->str("data") +
+              " --memory summary,summary-no-header --json");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  std::istringstream hl(e.out);
+  std::vector<nlohmann::json> js;
+  while (std::getline(hl, line)) js.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(js.size(), 3u);
+  EXPECT_EQ(js[1]["memory"], "summary-no-header");
+  EXPECT_EQ(js[2]["paired"], "summary-no-header - summary");
+  EXPECT_NE(js[2]["diff"].get<double>(), 0.0);
 }
 
 TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
