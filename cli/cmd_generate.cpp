@@ -2,7 +2,6 @@
 // committed block to stdout as text, or as one JSON object per block with --json.
 #include <toml++/toml.h>
 
-#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstdio>

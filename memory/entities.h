@@ -93,7 +93,7 @@ class EntityTracker {
   void mention(int id, int block, const std::string& sentence);
   std::vector<Entity> entities_;
   std::vector<Event> facts_;
-  void index(const std::string& form, int id);  // a name or alias of entity id
+  void index(const std::string& form, int id);       // a name or alias of entity id
   std::map<std::string, int> by_name_;               // name and aliases -> id
   std::map<std::string, std::vector<int>> by_word_;  // each word of them -> ids
   std::string carry_;
