@@ -3,6 +3,7 @@
 //   (b) cache:     exact prefix cache, one token per step (the same text as (a))
 //   (c) threshold: prefix cache + threshold decoding at tau = 0.9
 //   (d) default:   prefix cache + low_confidence with the config's T = 16 steps
+//   (c') (c) with greedy candidates (temperature 0), and (e) (c) with tau = 0.5
 // Each reports tokens/s, seconds per block, steps per block and two quality figures of the text
 // it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block; lower
 // = text the model finds more probable) and distinct-2 (unique / all token bigrams; lower =
@@ -23,6 +24,7 @@
 #include "blocks/generator.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/heap.h"
 #include "kernels/thread_pool.h"
 #include "training/evaluate.h"
 
@@ -132,6 +134,7 @@ bool parse(int argc, char** argv, Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bs::keep_freed_memory();  // as the CLI does
   Args a;
   if (!parse(argc, argv, a)) {
     std::fprintf(stderr,
@@ -163,7 +166,7 @@ int main(int argc, char** argv) {
       const char* name;
       bs::GenOptions o;
     };
-    std::vector<Variant> vs(4);
+    std::vector<Variant> vs(6);
     vs[0].name = "(a) naive, 1 token/step";
     vs[0].o.prefix_cache = false, vs[0].o.steps = L;
     vs[1].name = "(b) prefix cache, 1 token/step";
@@ -173,6 +176,12 @@ int main(int argc, char** argv) {
     vs[2].o.sampler.threshold = 0.9f;
     vs[3].name = "(d) cache, low_confidence T=16";
     vs[3].o.steps = 16;
+    // Threshold decoding as it is usually run (greedy candidates: the confidence is the top
+    // probability, the highest a candidate can have), and with a lower tau.
+    vs[4].name = "(c') greedy + threshold 0.9";
+    vs[4].o = vs[2].o, vs[4].o.sampler.temperature = 0.f;
+    vs[5].name = "(e) cache + threshold 0.5";
+    vs[5].o = vs[2].o, vs[5].o.sampler.threshold = 0.5f;
     std::printf("bench_generate: %s, %d blocks of %d tokens from <s>, %d threads, median of %d\n",
                 a.model.c_str(), a.blocks, L, a.threads, a.repeats);
     std::printf("%-32s %9s %9s %8s %9s %10s %8s\n", "decoding", "tokens/s", "s/block", "steps",

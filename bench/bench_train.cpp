@@ -6,14 +6,19 @@
 //               forward product) next to a plain sgemm and an FMA probe measured in the same run.
 //   blockstep:  the design's training step (story-small: batch 8 × unroll 4 blocks of 64, burn-in
 //               4, masked + clean pass per block, backward through the summaries); tokens/s
-//               counts block tokens trained (2048 per step), which is what a user's epoch costs.
+//               counts block tokens trained (2048 per step), which is what a user's epoch costs;
+//               GFLOP/s counts every pass the step runs (PackedPass::flops: burn-in forwards,
+//               masked and clean passes 3× forward), the median over steps.
 //
 //   build/cpu-release/bench/bench_train [--repeats N] [--threads-list 1,2]
+// Like the CLI it keeps freed memory in the heap (core/heap.h); BS_DEFAULT_MALLOC=1 measures the
+// same steps with glibc's default policy, for the comparison in docs/BENCHMARKS.md.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -21,6 +26,7 @@
 
 #include "bench/sgemm_probe.h"
 #include "blocks/layout.h"
+#include "core/heap.h"
 #include "core/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "training/adamw.h"
@@ -51,6 +57,7 @@ double plain_forward_flops(const bs::ModelConfig& c, int T) {
 
 int main(int argc, char** argv) {
   bs::bench::BenchArgs args{5};
+  if (!std::getenv("BS_DEFAULT_MALLOC")) bs::keep_freed_memory();  // as the CLI does
   if (!bs::bench::parse_bench_args(argc, argv, "bench_train", args)) return 2;
   const int repeats = args.repeats;
   const std::vector<int>& threads = args.threads;
@@ -126,14 +133,16 @@ int main(int argc, char** argv) {
     }
     {
       bs::Trainer tr(cfg, bs::Tokenizer::from_serialized(spm, "bench tokenizer"), docs, {});
-      std::vector<double> t;
+      std::vector<double> t, gf;
       int64_t tokens = 0;
       for (int r = 0; r <= repeats; ++r) {
         bs::StepStats s = tr.step();
-        if (r > 0) t.push_back(s.seconds), tokens = s.tokens;
+        if (r > 0)
+          t.push_back(s.seconds), gf.push_back(s.flops / s.seconds / 1e9), tokens = s.tokens;
       }
-      std::printf("%-8d %-11s %10.0f %10s %10.1f %10.1f %8s\n", th, "blockstep", tokens / median(t),
-                  "-", sg, fma, "-");
+      const double g = median(gf);
+      std::printf("%-8d %-11s %10.0f %10.1f %10.1f %10.1f %7.0f%%\n", th, "blockstep",
+                  tokens / median(t), g, sg, fma, 100 * g / sg);
     }
   }
   rusage ru{};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/backward.h"
+#include "kernels/fast_exp.h"
 #include "kernels/thread_pool.h"
 
 namespace bs::kernels {
@@ -157,7 +158,7 @@ void cpu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, in
       // A plain loop: Eigen would use a scalar exp on the unaligned head and a packet exp on the
       // rest, so the bits would depend on the buffer's address (see fixed_sum).
       for (int j = 0; j < F; ++j) {
-        const float sg = 1.f / (1.f + std::exp(-g[j]));
+        const float sg = 1.f / (1.f + exp_approx(-g[j]));
         dg[j] = d[j] * u[j] * sg * (1.f + g[j] * (1.f - sg));
         du[j] = d[j] * g[j] * sg;
       }
@@ -177,7 +178,8 @@ void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float
       }
       const float mx = l.maxCoeff();
       const float xt = l[targets[t]] - mx;  // before the exp overwrites it (no underflow to log 0)
-      for (int j = 0; j < V; ++j) l[j] = std::exp(l[j] - mx);  // plain loop: see fixed_sum
+      float* lp = l.data();  // plain loop over a raw pointer: vectorises; see fixed_sum
+      for (int j = 0; j < V; ++j) lp[j] = exp_approx(lp[j] - mx);
       const double z = fixed_sum(l.data(), V);
       nll[t] = float(std::log(z) - xt);
       l *= float(weights[t] / z);

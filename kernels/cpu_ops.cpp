@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/fast_exp.h"
 #include "kernels/kernels.h"
 #include "kernels/thread_pool.h"
 
@@ -69,27 +70,6 @@ void for_rows(int n, int64_t work, Fn&& fn) {
 // ---- elementwise helpers: loops GCC vectorises (checked with -fopt-info-vec) or AVX intrinsics
 // for the reductions, which GCC leaves scalar. std::fma is exact, so a vectorised lane and the
 // scalar tail give the same bits for the same input.
-
-// e^x, ~2 ulp (Cephes expf polynomial on x - n*ln2, n = round(x/ln2)). Inputs are clamped to
-// [-87, 88], so very negative x gives ~1e-38 rather than 0. Branch-free so loops vectorise.
-inline float exp_approx(float x) {
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float t = std::fma(x, 1.44269504088896341f, kRound);
-  const float n = t - kRound;
-  float r = std::fma(n, -0.693359375f, x);
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  const float y = std::fma(p, r * r, r) + 1.0f;
-  // 2^n built from n's bits in t (n in [-126, 127]).
-  const int32_t n_int = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kRound);
-  return y * std::bit_cast<float>((n_int + 127) << 23);
-}
 
 // max of x[0, n), n >= 1.
 inline float row_max(const float* x, int n) {
@@ -156,9 +136,8 @@ void cpu_matmul(float* y, const float* x, const float* w, int T, int C, int N, b
     return;
   }
   const double flops = 2.0 * T * C * N;
-  const int blocks = static_cast<int>(
-      std::max<double>(1, std::min<double>({double(matmul_max_blocks()), flops / kMinPieceFlops,
-                                            double(T / 16)})));
+  const int blocks = static_cast<int>(std::max<double>(
+      1, std::min<double>({double(matmul_max_blocks()), flops / kMinPieceFlops, double(T / 16)})));
   auto row_at = [&](int blk) {
     if (blk >= blocks) return T;
     return static_cast<int>((int64_t(T) * blk / blocks + 8) / 16 * 16);
@@ -264,7 +243,8 @@ inline void rotate(float* v, const float* c, const float* s, int half) {
 
 void cpu_rope(float* x, const int* pos, int T, int H, int D, int stride, float base) {
   if (T <= 0 || H <= 0 || D <= 0) return;
-  if (D % 2 != 0) throw std::invalid_argument("rope: head dim D must be even, got " + std::to_string(D));
+  if (D % 2 != 0)
+    throw std::invalid_argument("rope: head dim D must be even, got " + std::to_string(D));
   const int half = D / 2;
   const auto [lo, hi] = std::minmax_element(pos, pos + T);
   const auto table = rope_table(D, base, *lo, *hi);
@@ -347,9 +327,9 @@ void check_attn(const AttnArgs& a) {
   }
   for (int i = 0; i < a.Tq; ++i) {
     if (a.key_limit[i] < 1 || a.key_limit[i] > a.Tk) {
-      throw std::invalid_argument("attention: key_limit[" + std::to_string(i) + "] = " +
-                                  std::to_string(a.key_limit[i]) + ", must be in [1, Tk=" +
-                                  std::to_string(a.Tk) + "]");
+      throw std::invalid_argument("attention: key_limit[" + std::to_string(i) +
+                                  "] = " + std::to_string(a.key_limit[i]) +
+                                  ", must be in [1, Tk=" + std::to_string(a.Tk) + "]");
     }
   }
 }
@@ -370,9 +350,8 @@ void cpu_attention(float* out, float* probs, const float* q, const float* k, con
     cum[t + 1] = cum[t] + double(i1 - i0) * kmax;
   }
   const double flops = 4.0 * a.D * cum[tasks];
-  const int groups = static_cast<int>(
-      std::max<double>(1, std::min<double>({double(num_threads()), double(tasks),
-                                            flops / kMinPieceFlops})));
+  const int groups = static_cast<int>(std::max<double>(
+      1, std::min<double>({double(num_threads()), double(tasks), flops / kMinPieceFlops})));
   // Group g takes the tasks whose cost midpoint lies in [g, g+1) * total / groups.
   std::vector<int> first(groups + 1, tasks);
   for (int t = tasks - 1; t >= 0; --t) {

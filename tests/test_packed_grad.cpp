@@ -177,3 +177,27 @@ TEST(GradOps, OptimisedBackwardMatchesReference) {
 }
 
 }  // namespace
+
+// The FLOP count the training benchmark reports, for one masked pass of block 0 worked by hand:
+// R = 6 rows, each sees all 6 keys (the block is bidirectional), 2 loss rows, no Σ rows.
+TEST(PackedPass, CountsModelFlops) {
+  bs::ModelConfig c = grad_cfg();  // C 16, F 24, 2 layers, V 40
+  bs::Model m(c);
+  m.init_random();
+  TwoBlocks d;
+  std::vector<bs::PassSeq> s;
+  s.push_back(d.masked(c, d.b0, d.s0, d.m0, d.t0, nullptr, 0, {}, {}));
+  ASSERT_EQ(s[0].spec.T, 6);
+  for (int lim : s[0].spec.key_limit) ASSERT_EQ(lim, 6);
+  bs::PackedPass p(m, bs::kernels::ref_ops(), bs::kernels::ref_grad_ops());
+  p.forward(std::move(s));
+  // Per layer: qkv 2·6·16·48, out 2·6·16·16, w13 2·6·16·48, w2 2·6·24·16, attention 4·36·16.
+  const double layer = 2 * 6 * 16 * 48 + 2 * 6 * 16 * 16 + 2 * 6 * 16 * 48 + 2 * 6 * 24 * 16 +
+                       4 * 36 * 16;     // = 28,416
+  const double head = 2 * 2 * 16 * 40;  // two loss rows through the (40 × 16) head
+  EXPECT_DOUBLE_EQ(p.forward_flops(), 2 * layer + head);
+  EXPECT_DOUBLE_EQ(p.flops(), 2 * layer + head);  // no backward yet
+  std::vector<float> grads(m.num_params(), 0.f);
+  p.backward({nullptr}, grads.data());
+  EXPECT_DOUBLE_EQ(p.flops(), 3 * (2 * layer + head));
+}

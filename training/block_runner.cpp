@@ -188,6 +188,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
   }
   st.pass = std::make_unique<PackedPass>(m_, ops_, g_);
   st.loss = st.pass->forward(std::move(seqs));
+  st.flops = st.pass->forward_flops();
 
   // Per masked pass: its NLL-bound estimate Σ nll / (t·L) (0 for an empty mask).
   const std::vector<float>& nll = st.pass->nll();
@@ -247,6 +248,7 @@ void BlockRunner::backward(std::vector<Stage>& stages, std::vector<DocState>& do
         for (size_t i = 0; i < KC; ++i) acc[i] += dm[k * KC + i];
       }
     }
+    st.flops = st.pass->flops();
     st.pass.reset();  // free the activations as soon as possible
   }
 }

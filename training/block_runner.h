@@ -80,6 +80,7 @@ struct Stage {
   std::vector<SeqInfo> seqs;  // per sequence of the pass
   double loss = 0;            // Σ weight·nll
   int64_t masked_tokens = 0;
+  double flops = 0;  // model FLOPs of the pass (PackedPass::flops), 3× forward after backward
   // Per masked sequence (in job order): Σ nll / L / t, i.e. this pass's NLL-bound estimate.
   std::vector<double> block_bound;
 };

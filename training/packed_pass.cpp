@@ -47,6 +47,13 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
     R_ += q.spec.T;
   }
   const int R = R_;
+  double visible = 0;  // Σ over sequences and rows of the keys each row sees
+  for (const PassSeq& q : seqs_)
+    for (int lim : q.spec.key_limit) visible += lim;
+  fwd_flops_ =
+      c.layers * (2.0 * R * C * (3 * C + C + 2 * F) + 2.0 * R * F * C + 4.0 * visible * C) +
+      2.0 * double(loss_row_.size()) * C * V + 2.0 * double(slot_row_.size()) * C * C;
+  backward_done_ = false;
   const float base = c.rope_base * std::pow(c.rope_ntk, float(D) / float(D - 2));
 
   // Embeddings (R, C).
@@ -148,6 +155,7 @@ void PackedPass::backward(const std::vector<const float*>& d_summary, float* gra
   const int C = c.d, H = c.heads, D = c.head_dim(), F = c.ffn, V = c.vocab, R = R_;
   const size_t S = seqs_.size();
   BS_CHECK(d_summary.size() == S, "packed pass", "one summary gradient (or null) per sequence");
+  backward_done_ = true;
   auto G = [&](const float* p) { return grads + (p - m_.params.data()); };
   const float base = c.rope_base * std::pow(c.rope_ntk, float(D) / float(D - 2));
 

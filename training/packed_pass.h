@@ -43,6 +43,13 @@ class PackedPass {
   // (n_mem, C) gradient w.r.t. sequence s's memory rows, after backward().
   const float* d_mem(int s) const { return dmem_.data() + mem_off_[s]; }
 
+  // Model FLOPs of the last forward: 2·R·(in·out) per weight product, 4·C per visible (query,
+  // key) pair per layer (scores and weighted values), the head on loss rows, the summary
+  // projection on Σ rows. Elementwise ops are not counted. flops() adds 2× that once backward()
+  // has run (two products per forward product), the usual 3× forward for a trained pass.
+  double forward_flops() const { return fwd_flops_; }
+  double flops() const { return fwd_flops_ * (backward_done_ ? 3.0 : 1.0); }
+
  private:
   struct LayerActs {
     std::vector<float> xin, rstd1, h1, qkv, att, xmid, rstd2, h2, gu, act;
@@ -64,6 +71,8 @@ class PackedPass {
   std::vector<int> slot_row_;  // packed rows of all Σ slots
   std::vector<float> xs_, rstds_, hs_, summary_;
   std::vector<float> dmem_;
+  double fwd_flops_ = 0;
+  bool backward_done_ = false;
 };
 
 }  // namespace bs

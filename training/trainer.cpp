@@ -129,7 +129,8 @@ MemMode Trainer::sample_mode(std::mt19937_64& rng) const {
 }
 
 // One micro-batch: batch windows, burn-in, unroll with backward. Returns Σ weight·nll.
-double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tokens) {
+double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tokens,
+                            double& flops) {
   const TrainConfig& tc = cfg_.train;
   BlockRunner runner(*model_, kernels::cpu_ops(), kernels::cpu_grad_ops(), tc.full_context);
   std::vector<Window> wins;
@@ -155,7 +156,7 @@ double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tok
       }
     if (jobs.empty()) break;
     std::mt19937_64 unused(0);
-    runner.run(states, jobs, unused, -1);
+    flops += runner.run(states, jobs, unused, -1).flops;
   }
   // The unroll: stratified rates over all its blocks.
   std::vector<float> rates = stratified_rates(masked_blocks, tc.mask_eps, rng);
@@ -182,6 +183,7 @@ double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tok
     tokens += int64_t(jobs.size()) * cfg_.model.block;
   }
   runner.backward(stages, states, grads_.data());
+  for (const Stage& st : stages) flops += st.flops;
   return loss;
 }
 
@@ -192,7 +194,8 @@ StepStats Trainer::step() {
   std::fill(grads_.begin(), grads_.end(), 0.f);
   StepStats s;
   double loss = 0;
-  for (int a = 0; a < tc.accum; ++a) loss += micro_batch(rng, 1.f / float(tc.accum), s.tokens);
+  for (int a = 0; a < tc.accum; ++a)
+    loss += micro_batch(rng, 1.f / float(tc.accum), s.tokens, s.flops);
   const float lr = lr_at(tc, step_);
   if (!std::isfinite(loss))
     throw Error("training step " + std::to_string(step_ + 1),

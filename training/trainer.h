@@ -36,6 +36,7 @@ struct StepStats {
   float lr = 0;
   int64_t tokens = 0;  // block tokens trained in this step
   double seconds = 0;  // wall time of this step
+  double flops = 0;    // model FLOPs of the step's passes (burn-in forward, unroll 3× forward)
 };
 
 class Trainer {
@@ -71,7 +72,7 @@ class Trainer {
   };
   Window sample_window(std::mt19937_64& rng) const;
   MemMode sample_mode(std::mt19937_64& rng) const;
-  double micro_batch(std::mt19937_64& rng, float scale, int64_t& tokens);
+  double micro_batch(std::mt19937_64& rng, float scale, int64_t& tokens, double& flops);
 
   Config cfg_;
   Tokenizer tok_;
