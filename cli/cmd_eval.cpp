@@ -1,5 +1,6 @@
 // blockscribe eval — the masked-diffusion NLL bound of a model on a prepared corpus split, in one
-// or all memory modes (summary, window, full, none), with a 95% confidence interval.
+// or all memory modes (summary, window, full, none), with 95% intervals over blocks and over the
+// masking (training/evaluate.h says which answers what), and paired differences between modes.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -70,15 +71,16 @@ void run_eval(const EvalArgs& a) {
     });
     if (tty) std::fprintf(stderr, "\n");
     if (a.json) {
-      nlohmann::json j = {{"memory", md.name}, {"nll", r.nll},       {"ci95", r.ci95},
-                          {"ppl", r.ppl()},    {"blocks", r.blocks}, {"samples", a.samples},
-                          {"split", a.split}};
+      nlohmann::json j = {{"memory", md.name},       {"nll", r.nll},    {"ci95", r.ci95},
+                          {"ci95_masks", r.ci95_mc}, {"ppl", r.ppl()},  {"blocks", r.blocks},
+                          {"samples", a.samples},    {"split", a.split}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf(
-          "%-8s NLL bound %.4f ± %.4f nats/token  (perplexity bound %.2f; %lld blocks × %d "
-          "samples, %s)\n",
-          md.name.c_str(), r.nll, r.ci95, r.ppl(), (long long)r.blocks, a.samples, a.split.c_str());
+          "%-8s NLL bound %.4f ± %.4f (blocks) ± %.4f (masks) nats/token  (perplexity bound %.2f; "
+          "%lld blocks × %d samples, %s)\n",
+          md.name.c_str(), r.nll, r.ci95, r.ci95_mc, r.ppl(), (long long)r.blocks, a.samples,
+          a.split.c_str());
     }
     std::fflush(stdout);
     results.push_back(std::move(r));

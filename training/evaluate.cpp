@@ -10,6 +10,32 @@ namespace bs {
 
 double EvalResult::ppl() const { return std::exp(nll); }
 
+namespace {
+
+// Variance estimate of the mean of S values drawn one per stratum of the rate (evaluate.h):
+// strata collapsed into adjacent pairs (a triple at the end when S is odd). 0 for S = 1 (the
+// caller reports NaN then).
+double collapsed_strata_var(const std::vector<float>& rates, const double* v, int S) {
+  if (S < 2) return 0;
+  std::vector<int> idx(S);
+  for (int k = 0; k < S; ++k) idx[k] = k;
+  std::sort(idx.begin(), idx.end(), [&](int a, int b) { return rates[a] < rates[b]; });
+  double var = 0;
+  for (int g0 = 0; g0 < S;) {
+    const int g = (S - g0 == 3) ? 3 : 2;
+    double mean = 0;
+    for (int i = 0; i < g; ++i) mean += v[idx[g0 + i]];
+    mean /= g;
+    double ss = 0;
+    for (int i = 0; i < g; ++i) ss += (v[idx[g0 + i]] - mean) * (v[idx[g0 + i]] - mean);
+    var += double(g) / (g - 1) * ss;
+    g0 += g;
+  }
+  return var / (double(S) * S);
+}
+
+}  // namespace
+
 EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const EvalOptions& o,
                     const EvalProgress& progress) {
   BS_CHECK(!docs.empty(), "evaluation", "no documents to evaluate");
@@ -29,6 +55,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   runner.set_use_headers(o.headers);
   std::mt19937_64 rng(o.seed);
   std::vector<double> est;  // per block
+  double mc_var = 0;        // Σ over blocks of the variance of the block's mean over samples
   est.reserve(size_t(total));
   const bool need_summary = o.mode == MemMode::summary;
   for (size_t g0 = 0; g0 < docs.size(); g0 += o.group) {
@@ -49,9 +76,11 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
       if (jobs.empty()) break;
       Stage st = runner.run(states, jobs, rng, -1);
       for (size_t j = 0; j < jobs.size(); ++j) {
+        const double* v = st.block_bound.data() + j * o.samples;
         double s = 0;
-        for (int k = 0; k < o.samples; ++k) s += st.block_bound[j * o.samples + k];
+        for (int k = 0; k < o.samples; ++k) s += v[k];
         est.push_back(s / o.samples);
+        mc_var += collapsed_strata_var(jobs[j].rates, v, o.samples);
       }
       if (progress) progress(int64_t(est.size()), total);
     }
@@ -67,6 +96,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   var /= std::max<double>(1, double(est.size()) - 1);
   r.nll = mean;
   r.ci95 = 1.96 * std::sqrt(var / double(est.size()));
+  r.ci95_mc = o.samples > 1 ? 1.96 * std::sqrt(mc_var) / double(est.size()) : NAN;
   r.per_block = std::move(est);
   return r;
 }

@@ -3,9 +3,16 @@
 // Each block's estimate is the mean over `samples` stratified masking rates t of
 //   (1/t) · Σ_masked −log p(x_i) / L ,
 // an upper bound on the block's NLL in nats/token (in expectation over t and the mask). The
-// reported figure is the mean over blocks with a 95% confidence interval (1.96 standard errors of
-// the per-block estimates). Documents run from their first block, so memory is built exactly as
-// in generation; with max_blocks > 0 each document contributes its first blocks, evenly.
+// reported figure is the mean over blocks with two 95% intervals that answer different questions:
+//   ci95     1.96 standard errors of the per-block estimates: how far the figure could move on
+//            other text of the same kind (block-to-block variation dominates it);
+//   ci95_mc  the Monte-Carlo interval of this estimate on these fixed blocks: how far it could
+//            move with other masking rates and masks. Each block draws one rate per stratum, so
+//            its variance is estimated by collapsing adjacent strata (rates sorted; pairs, a
+//            triple when S is odd): var_b = (1/S²) Σ_groups g/(g−1) Σ_(i in group) (v_i − v̄)²,
+//            and ci95_mc = 1.96 · sqrt(Σ_b var_b) / n. Slightly conservative. This is the
+//            "stable to ±x" figure and the one to compare two modes on the same validation set
+//            by; paired_difference compares them block by block.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -30,8 +37,9 @@ struct EvalOptions {
 };
 
 struct EvalResult {
-  double nll = 0;   // nats/token, bound
-  double ci95 = 0;  // half-width of the 95% interval
+  double nll = 0;      // nats/token, bound
+  double ci95 = 0;     // half-width of the 95% interval over blocks
+  double ci95_mc = 0;  // half-width of the Monte-Carlo (masking) interval; NaN with 1 sample
   int64_t blocks = 0;
   int64_t passes = 0;  // masked passes (blocks × samples)
   double ppl() const;  // exp(nll), the perplexity bound
