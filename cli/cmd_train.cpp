@@ -127,6 +127,7 @@ void run_train(const TrainArgs& a) {
                       {"grad_norm", s.grad_norm},
                       {"tokens", tr->tokens_seen()},
                       {"tok_s", tok_s},
+                      {"gflop_s", s.flops / std::max(1e-9, s.seconds) / 1e9},
                       {"elapsed", tr->elapsed()}});
       if (tty) {
         std::fprintf(stderr, "\rstep %lld/%d  loss %.4f  %.0f tok/s  ETA %s   ", (long long)s.step,

@@ -77,6 +77,7 @@ TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
     if (j.contains("loss")) {
       ++losses;
       EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+      EXPECT_GT(j["gflop_s"].get<double>(), 0.0) << line;
     }
     if (j.contains("val_nll")) ++vals;
   }
@@ -111,6 +112,7 @@ TEST_F(CliTrain, TrainsWritesMetricsAndRefusesToOverwrite) {
     EXPECT_GT(j["ci95"].get<double>(), 0.0);
     if (j.contains("memory")) {
       EXPECT_GT(j["nll"].get<double>(), 0.0);
+      EXPECT_GT(j["ci95_masks"].get<double>(), 0.0) << line;
       ++modes;
     } else {
       EXPECT_TRUE(j.contains("paired") && j.contains("diff")) << line;
