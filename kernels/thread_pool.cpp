@@ -1,16 +1,26 @@
 // Fixed thread pool behind parallel_for (see thread_pool.h).
 //
 // One process-wide pool of num_threads()-1 workers; the calling thread is worker 0. Workers sleep
-// on a condition variable between jobs and the caller sleeps on another until every chunk is done,
-// so nobody spins: when the second vCPU is taken away, a job just takes longer.
+// on a condition variable between jobs and the caller sleeps on another until every chunk is done.
+//
+// Before sleeping, each side spins for at most spin_micros() (100 µs) watching an atomic: a vCPU
+// that has gone idle in a VM can be slow to wake, and the gaps between the parallel ops of a
+// forward or backward are mostly shorter than the spin, so the worker is still awake for the
+// next op. Measured in 4 interleaved pairs of bench_forward runs on 2 threads: the block context
+// 3-31% faster with the spin, plain512 -5% to +35% (docs/BENCHMARKS.md). The spin is bounded, so
+// when the second vCPU is taken away (PERF-FACTS) a hand-off wastes at most that much before
+// sleeping as before: never the collapse of an unbounded spin-wait.
 //
 // A job is published by bumping a generation counter under the mutex. A worker that takes part in
 // generation g always finishes it before g+1 can be published (the caller waits for all chunks),
 // so a worker can never skip a generation in which it has work.
 #include "kernels/thread_pool.h"
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
@@ -22,6 +32,37 @@ namespace bs {
 namespace {
 
 constexpr int kMaxThreads = 256;
+// Longest spin before a worker or the caller sleeps, in microseconds: 100, or BS_SPIN_US (0 to
+// 10000; 0 = always sleep at once) for measuring the effect (docs/BENCHMARKS.md).
+int spin_micros() {
+  static const int us = [] {
+    const char* v = std::getenv("BS_SPIN_US");
+    if (!v || !*v) return 100;
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    return (*end == '\0' && x >= 0 && x <= 10000) ? int(x) : 100;
+  }();
+  return us;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() or spin_micros() have passed; true when done() became true.
+template <class Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_micros());
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= until) return done();
+  }
+}
 
 // True on any thread that is currently executing a chunk of a parallel_for (workers and the
 // caller alike): a nested parallel_for there runs inline.
@@ -47,7 +88,7 @@ class Pool {
     workers_.reserve(n - 1);
     // A worker's first seen generation is fixed here, under mu_: read later in the worker, a job
     // published in between would look already seen and the caller would wait for it forever.
-    const uint64_t gen = generation_;
+    const uint64_t gen = generation_.load(std::memory_order_relaxed);
     for (int w = 1; w < n; ++w) workers_.emplace_back([this, w, gen] { worker_loop(w, gen); });
   }
 
@@ -64,9 +105,9 @@ class Pool {
         fn_ = &fn;
         n_ = n;
         chunks_ = k;
-        pending_ = k - 1;
+        pending_.store(k - 1, std::memory_order_relaxed);
         errors_.assign(k, nullptr);
-        ++generation_;
+        generation_.fetch_add(1, std::memory_order_release);
       }
     }
     if (k == 1) {  // nothing to hand out
@@ -82,8 +123,9 @@ class Pool {
       err0 = std::current_exception();
     }
 
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_relaxed) == 0; });
     fn_ = nullptr;
     errors_[0] = err0;
     for (const auto& e : errors_) {
@@ -119,11 +161,14 @@ class Pool {
     for (;;) {
       const std::function<void(int, int)>* fn = nullptr;
       int b = 0, e = 0;
+      // Spin first (the next job usually follows within microseconds), then sleep.
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lk(mu_);
-        work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        work_cv_.wait(lk,
+                      [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
         if (w >= chunks_) continue;  // this job has fewer chunks than threads
         fn = fn_;
         b = chunk_begin(w, n_, chunks_);
@@ -139,7 +184,7 @@ class Pool {
       {
         std::lock_guard<std::mutex> lk(mu_);
         errors_[w] = err;
-        last = --pending_ == 0;
+        last = pending_.fetch_sub(1, std::memory_order_acq_rel) == 1;
       }
       if (last) done_cv_.notify_one();
     }
@@ -162,9 +207,11 @@ class Pool {
   std::vector<std::thread> workers_;
   int threads_ = 1;
   bool stop_ = false;
-  uint64_t generation_ = 0;
+  // Written under mu_; atomics so that the spins can watch them without the lock.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
   const std::function<void(int, int)>* fn_ = nullptr;
-  int n_ = 0, chunks_ = 0, pending_ = 0;
+  int n_ = 0, chunks_ = 0;
   std::vector<std::exception_ptr> errors_;  // (chunks_) one slot per chunk
 };
 
