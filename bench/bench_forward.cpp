@@ -20,7 +20,6 @@
 #include "bench/sgemm_probe.h"
 #include "blocks/layout.h"
 #include "core/forward.h"
-#include "core/heap.h"
 #include "core/model.h"
 #include "kernels/thread_pool.h"
 
@@ -62,7 +61,6 @@ Result run(const bs::Model& m, const bs::SeqSpec& spec, int repeats, int tokens_
 }  // namespace
 
 int main(int argc, char** argv) {
-  bs::keep_freed_memory();  // as the CLI does
   bs::bench::BenchArgs args{15};
   if (!bs::bench::parse_bench_args(argc, argv, "bench_forward", args)) return 2;
   const int repeats = args.repeats;

@@ -24,7 +24,6 @@
 #include "blocks/generator.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "core/heap.h"
 #include "kernels/thread_pool.h"
 #include "training/evaluate.h"
 
@@ -134,7 +133,6 @@ bool parse(int argc, char** argv, Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bs::keep_freed_memory();  // as the CLI does
   Args a;
   if (!parse(argc, argv, a)) {
     std::fprintf(stderr,

@@ -20,7 +20,6 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/heap.h"
 #include "kernels/thread_pool.h"
 #include "memory/entities.h"
 #include "memory/session_store.h"
@@ -39,7 +38,6 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bs::keep_freed_memory();  // as the CLI does
   std::string model, dir = std::filesystem::temp_directory_path().string();
   int blocks = 64, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -11,8 +11,8 @@
 //               masked and clean passes 3× forward), the median over steps.
 //
 //   build/cpu-release/bench/bench_train [--repeats N] [--threads-list 1,2]
-// Like the CLI it keeps freed memory in the heap (core/heap.h); BS_DEFAULT_MALLOC=1 measures the
-// same steps with glibc's default policy, for the comparison in docs/BENCHMARKS.md.
+// Like `blockscribe train` it keeps freed memory in the heap (core/heap.h); BS_DEFAULT_MALLOC=1
+// measures the same steps with glibc's default policy, for the comparison in docs/BENCHMARKS.md.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -57,7 +57,7 @@ double plain_forward_flops(const bs::ModelConfig& c, int T) {
 
 int main(int argc, char** argv) {
   bs::bench::BenchArgs args{5};
-  if (!std::getenv("BS_DEFAULT_MALLOC")) bs::keep_freed_memory();  // as the CLI does
+  if (!std::getenv("BS_DEFAULT_MALLOC")) bs::keep_freed_memory();  // as `train` does
   if (!bs::bench::parse_bench_args(argc, argv, "bench_train", args)) return 2;
   const int repeats = args.repeats;
   const std::vector<int>& threads = args.threads;

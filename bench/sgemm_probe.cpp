@@ -78,6 +78,11 @@ double sgemm_gflops(int threads, int M, int N, int K, double seconds) {
     t.push_back(now() - t0);
   }
   std::sort(t.begin(), t.end());
+  // Back to one OpenBLAS thread: the kernels' own pool does the threading (kernels/cpu_ops.cpp).
+  // Leaving OpenBLAS at `threads` made every later product start its own threads inside each
+  // pool thread — 4 threads on 2 cores, spin-waiting — and the 2-thread figures measured after a
+  // 1-thread run collapsed (a bug in this probe until 2026-11-23, see docs/BENCHMARKS.md).
+  openblas_set_num_threads(1);
   return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
 }
 

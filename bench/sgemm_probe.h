@@ -16,7 +16,7 @@ struct BenchArgs {
 bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a);
 
 // GFLOP/s (2·M·N·K per call) of cblas_sgemm C(M,N) = A(M,K)·B(K,N) with `threads` OpenBLAS
-// threads, median over repeated calls filling at least `seconds`.
+// threads, median over repeated calls filling at least `seconds`. Leaves OpenBLAS at 1 thread.
 double sgemm_gflops(int threads, int M, int N, int K, double seconds);
 
 // GFLOP/s of independent AVX2 FMA chains on `threads` threads: the machine's peak as seen now.

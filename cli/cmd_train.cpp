@@ -18,6 +18,7 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/heap.h"
 #include "kernels/thread_pool.h"
 #include "training/corpus_prepare.h"
 #include "training/trainer.h"
@@ -57,6 +58,7 @@ void trim_metrics(const std::string& path, int64_t step) {
 }
 
 void run_train(const TrainArgs& a) {
+  keep_freed_memory();  // each step reuses the last step's buffers (core/heap.h)
   Config cfg = a.cfg.load();
   const TrainConfig& tc = cfg.train;
   if (tc.data.empty())

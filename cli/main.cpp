@@ -4,11 +4,9 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "core/heap.h"
 #include "kernels/thread_pool.h"
 
 int main(int argc, char** argv) {
-  bs::keep_freed_memory();  // training steps reuse their buffers instead of re-faulting them
   CLI::App app{
       "blockscribe — writes long documents block by block with a masked diffusion model,\n"
       "learned summary-token memory and an entity/timeline store.\n"};

@@ -1,11 +1,13 @@
-// Process-wide heap settings for the long-running commands (training, evaluation, generation).
+// Process-wide heap settings for training (`blockscribe train` and bench_train).
 //
 // Why: a training step frees and re-allocates the same activation buffers every step (tens of
 // MiB each). glibc serves allocations above its mmap threshold (at most 32 MiB) with fresh
 // mmap()s, so each step page-faults and zero-fills those pages again in the kernel, serially
 // on the allocating thread — measured as ~10% of a 2-thread step in bench_train. Keeping freed
 // memory in the heap makes the next step reuse it, as a framework's caching allocator would.
-// Peak memory is unchanged (the heap never holds more than the largest step needed).
+// Only training uses it: there the step's buffers dominate and peak memory barely moves; in
+// generation the policy raised peak RSS by ~45% (freed load buffers stay resident and the heap
+// fragments) for no measurable speed, so `generate` keeps glibc's defaults.
 #pragma once
 
 namespace bs {
