@@ -4,8 +4,8 @@
 // MiB each). glibc serves allocations above its mmap threshold (at most 32 MiB) with fresh
 // mmap()s, so each step page-faults and zero-fills those pages again in the kernel, serially
 // on the allocating thread (bench_train, 2 threads: +18% tokens/s with this policy, see
-// docs/BENCHMARKS.md). Keeping freed
-// memory in the heap makes the next step reuse it, as a framework's caching allocator would.
+// docs/BENCHMARKS.md). Keeping freed memory in the heap makes the next step reuse it, as a
+// framework's caching allocator would.
 // Only training uses it: there the step's buffers dominate and peak memory barely moves; in
 // generation the policy raised peak RSS by ~45% (freed load buffers stay resident and the heap
 // fragments) for no measurable speed, so `generate` keeps glibc's defaults.
