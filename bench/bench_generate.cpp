@@ -4,6 +4,7 @@
 //   (c) threshold: prefix cache + threshold decoding at tau = 0.9
 //   (d) default:   prefix cache + low_confidence with the config's T = 16 steps
 //   (c') (c) with greedy candidates (temperature 0), and (e) (c) with tau = 0.5
+//   (b-) (b) with per-call BLAS products instead of the weights packed once (the kernel A/B)
 // Each reports tokens/s, seconds per block, steps per block and two quality figures of the text
 // it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block; lower
 // = text the model finds more probable) and distinct-2 (unique / all token bigrams; lower =
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
       const char* name;
       bs::GenOptions o;
     };
-    std::vector<Variant> vs(6);
+    std::vector<Variant> vs(7);
     vs[0].name = "(a) naive, 1 token/step";
     vs[0].o.prefix_cache = false, vs[0].o.steps = L;
     vs[1].name = "(b) prefix cache, 1 token/step";
@@ -180,6 +181,9 @@ int main(int argc, char** argv) {
     vs[4].o = vs[2].o, vs[4].o.sampler.temperature = 0.f;
     vs[5].name = "(e) cache + threshold 0.5";
     vs[5].o = vs[2].o, vs[5].o.sampler.threshold = 0.5f;
+    // The kernel comparison: (b) with per-call BLAS products instead of the packed weights.
+    vs[6].name = "(b-) as (b), per-call BLAS";
+    vs[6].o = vs[1].o, vs[6].o.packed_weights = false;
     std::printf("bench_generate: %s, %d blocks of %d tokens from <s>, %d threads, median of %d\n",
                 a.model.c_str(), a.blocks, L, a.threads, a.repeats);
     std::printf("%-32s %9s %9s %8s %9s %10s %8s\n", "decoding", "tokens/s", "s/block", "steps",

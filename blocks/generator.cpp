@@ -50,6 +50,7 @@ Generator::Generator(const Model& m, const Tokenizer& tok, GenOptions o)
     throw Error("tokenizer", "has " + std::to_string(tok_.vocab_size()) +
                                  " pieces but the model's vocabulary is " +
                                  std::to_string(m_.config().vocab));
+  if (o_.packed_weights) packed_ = PackedWeights::pack(m_);
 }
 
 std::vector<int> Generator::encode_template(std::string_view text, const std::string& what) const {
@@ -71,6 +72,7 @@ std::vector<int> Generator::encode_template(std::string_view text, const std::st
 std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
   const ModelConfig& c = m_.config();
   std::unique_ptr<Document> d(new Document(m_, c.block));
+  d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   d->queue_.push_back(Tokenizer::kBos);
   for (int id : prompt) {
@@ -99,6 +101,7 @@ std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
   BS_CHECK(start_queue.empty() || start_queue[0] == Tokenizer::kBos, "session",
            "the saved queue does not start with <s>");
   std::unique_ptr<Document> d(new Document(m_, c.block));
+  d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   for (const auto& s : summaries) {
     BS_CHECK(s.size() == KC, "session", "a saved summary has the wrong size for this model");

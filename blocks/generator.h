@@ -42,6 +42,9 @@ struct GenOptions {
   bool prefix_cache = true;  // false: recompute the whole context at every step (naive)
   GenMemory memory = GenMemory::summary;
   int full_context = 0;  // GenMemory::full: earlier raw tokens kept (0 = all of them)
+  // Products with weights packed once (core/forward.h PackedWeights; a copy of the weights in
+  // memory) instead of per-call BLAS, which re-packs them at every step. false: for comparison.
+  bool packed_weights = true;
 };
 
 // One committed block, as it streams out.
@@ -143,6 +146,7 @@ class Generator {
   const Model& m_;
   const Tokenizer& tok_;
   GenOptions o_;
+  std::shared_ptr<const PackedWeights> packed_;  // null unless o_.packed_weights
 };
 
 }  // namespace bs

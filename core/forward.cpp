@@ -8,6 +8,29 @@
 
 namespace bs {
 
+std::shared_ptr<const PackedWeights> PackedWeights::pack(const Model& m) {
+  const ModelConfig& c = m.config();
+  const int C = c.d, F = c.ffn;
+  auto p = std::make_shared<PackedWeights>();
+  for (int l = 0; l < c.layers; ++l) {
+    const LayerView& L = m.layers[l];
+    p->layers.push_back({kernels::pack_matrix(L.wqkv, 3 * C, C), kernels::pack_matrix(L.wo, C, C),
+                         kernels::pack_matrix(L.w13, 2 * F, C), kernels::pack_matrix(L.w2, C, F)});
+  }
+  p->lm_head = kernels::pack_matrix(m.lm_head, c.vocab, C);
+  p->sum_proj = kernels::pack_matrix(m.sum_proj, C, C);
+  return p;
+}
+
+void ForwardContext::product(float* y, const float* x, const float* w,
+                             const kernels::PackedMatrix* pw, int n, int C, int N,
+                             bool accumulate) {
+  if (pw)
+    kernels::packed_matmul(y, x, *pw, n, accumulate);
+  else
+    ops_.matmul(y, x, w, n, C, N, accumulate);
+}
+
 ForwardContext::ForwardContext(const Model& m, const kernels::Ops& ops)
     : m_(m), ops_(ops), kc_(m.config().layers), vc_(m.config().layers) {}
 
@@ -54,7 +77,8 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
       std::memcpy(xr, m_.sum_slots + size_t(r - s.slot_begin) * C, sizeof(float) * C);
     } else {
       int id = s.tokens[r];
-      BS_CHECK(id >= 0 && id < V, "forward", "token id " + std::to_string(id) + " outside the vocabulary");
+      BS_CHECK(id >= 0 && id < V, "forward",
+               "token id " + std::to_string(id) + " outside the vocabulary");
       std::memcpy(xr, m_.tok_emb + size_t(id) * C, sizeof(float) * C);
     }
   }
@@ -69,8 +93,9 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
 
   for (int l = 0; l < c.layers; ++l) {
     const LayerView& L = m_.layers[l];
+    const PackedWeights::Layer* P = packed_ ? &packed_->layers[l] : nullptr;
     ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.attn_norm, n, C, c.norm_eps);
-    ops_.matmul(qkv_.data(), h_.data(), L.wqkv, n, C, 3 * C, false);
+    product(qkv_.data(), h_.data(), L.wqkv, P ? &P->wqkv : nullptr, n, C, 3 * C, false);
     ops_.rope(qkv_.data(), s.pos.data() + first_row, n, H, D, 3 * C, base);      // q
     ops_.rope(qkv_.data() + C, s.pos.data() + first_row, n, H, D, 3 * C, base);  // k
     float* kc = kc_[l].data();
@@ -87,11 +112,11 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
       a.beta = nullptr;
     }
     ops_.attention(att_.data(), nullptr, qkv_.data(), kc, vc, a);
-    ops_.matmul(x_.data(), att_.data(), L.wo, n, C, C, true);  // x += att · woᵀ
+    product(x_.data(), att_.data(), L.wo, P ? &P->wo : nullptr, n, C, C, true);  // x += att · woᵀ
     ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.ffn_norm, n, C, c.norm_eps);
-    ops_.matmul(gu_.data(), h_.data(), L.w13, n, C, 2 * F, false);
+    product(gu_.data(), h_.data(), L.w13, P ? &P->w13 : nullptr, n, C, 2 * F, false);
     ops_.swiglu(act_.data(), gu_.data(), n, F);
-    ops_.matmul(x_.data(), act_.data(), L.w2, n, F, C, true);  // x += act · w2ᵀ
+    product(x_.data(), act_.data(), L.w2, P ? &P->w2 : nullptr, n, F, C, true);  // x += act · w2ᵀ
   }
   cached_ = T;
 
@@ -99,17 +124,19 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
   const int o0 = std::max(s.out_begin, first_row), o1 = std::max(s.out_end, o0);
   logits_.resize(size_t(o1 - o0) * V);
   if (o1 > o0) {
-    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(o0 - first_row) * C, m_.final_norm,
-                 o1 - o0, C, c.norm_eps);
-    ops_.matmul(logits_.data(), h_.data(), m_.lm_head, o1 - o0, C, V, false);
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(o0 - first_row) * C, m_.final_norm, o1 - o0,
+                 C, c.norm_eps);
+    product(logits_.data(), h_.data(), m_.lm_head, packed_ ? &packed_->lm_head : nullptr, o1 - o0,
+            C, V, false);
   }
   // Summary: final-normed slot states projected to memory vectors (K, C).
   const int k0 = std::max(s.slot_begin, first_row);
   summary_.resize(size_t(T - k0) * C);
   if (T > k0) {
-    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(k0 - first_row) * C, m_.final_norm,
-                 T - k0, C, c.norm_eps);
-    ops_.matmul(summary_.data(), h_.data(), m_.sum_proj, T - k0, C, C, false);
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(k0 - first_row) * C, m_.final_norm, T - k0,
+                 C, c.norm_eps);
+    product(summary_.data(), h_.data(), m_.sum_proj, packed_ ? &packed_->sum_proj : nullptr, T - k0,
+            C, C, false);
   }
 }
 

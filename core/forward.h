@@ -8,24 +8,38 @@
 //
 // Letters: T rows, C model width, V vocab, K summary slots, H heads, D head dim, F ffn width.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "core/model.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_matmul.h"
 
 namespace bs {
 
 struct SeqSpec {
-  int T = 0;                    // rows in the context
-  int n_mem = 0;                // rows [0, n_mem) are memory vectors
-  const float* mem = nullptr;   // (n_mem, C)
-  std::vector<int> tokens;      // (T) token ids; only read for token rows
-  int slot_begin = 0;           // rows [slot_begin, T) are the K summary slots (== T: none)
-  std::vector<int> pos;         // (T) RoPE positions
-  std::vector<int> key_limit;   // (T) keys visible to each row
-  std::vector<float> key_bias;  // (T) recency value r_j per key row, or empty
-  int bias_from = 0;            // rows >= bias_from get beta_h * key_bias[j]
+  int T = 0;                       // rows in the context
+  int n_mem = 0;                   // rows [0, n_mem) are memory vectors
+  const float* mem = nullptr;      // (n_mem, C)
+  std::vector<int> tokens;         // (T) token ids; only read for token rows
+  int slot_begin = 0;              // rows [slot_begin, T) are the K summary slots (== T: none)
+  std::vector<int> pos;            // (T) RoPE positions
+  std::vector<int> key_limit;      // (T) keys visible to each row
+  std::vector<float> key_bias;     // (T) recency value r_j per key row, or empty
+  int bias_from = 0;               // rows >= bias_from get beta_h * key_bias[j]
   int out_begin = 0, out_end = 0;  // rows that get logits (the block X)
+};
+
+// The model's weight matrices packed once for kernels::packed_matmul (kernels/packed_matmul.h):
+// faster than per-call BLAS when a call has few rows, as every denoising step does. A copy of
+// the weights (~ the model's size); valid while the model's parameters do not change.
+struct PackedWeights {
+  struct Layer {
+    kernels::PackedMatrix wqkv, wo, w13, w2;
+  };
+  std::vector<Layer> layers;
+  kernels::PackedMatrix lm_head, sum_proj;
+  static std::shared_ptr<const PackedWeights> pack(const Model& m);
 };
 
 // Per-run scratch and cache. Owned by the caller; reused across calls to avoid allocation.
@@ -35,6 +49,12 @@ class ForwardContext {
   // Rows [0, cached_rows()) hold valid keys/values from an earlier call.
   int cached_rows() const { return cached_; }
   void clear_cache() { cached_ = 0; }
+  // Use packed weights (from PackedWeights::pack of this model) for every product, or the ops'
+  // matmul when null. Clears the cache: rows computed one way are not mixed with the other.
+  void set_packed(std::shared_ptr<const PackedWeights> p) {
+    packed_ = std::move(p);
+    cached_ = 0;
+  }
 
   // Runs rows [first_row, spec.T); first_row must be <= cached_rows(). Afterwards
   // logits() is (out_end - out_begin, V) and summary() is (K, C) when the spec has slots.
@@ -45,8 +65,12 @@ class ForwardContext {
 
  private:
   void reserve(int T, int n);
+  // y(n, N) (+)= x(n, C) · wᵀ with the packed copy when set, else ops_.matmul on the raw weights.
+  void product(float* y, const float* x, const float* w, const kernels::PackedMatrix* pw, int n,
+               int C, int N, bool accumulate);
   const Model& m_;
   const kernels::Ops& ops_;
+  std::shared_ptr<const PackedWeights> packed_;
   int cached_ = 0;
   int cap_rows_ = 0;
   std::vector<std::vector<float>> kc_, vc_;  // per layer (cap_rows, C): roped keys, values

@@ -8,7 +8,8 @@
 // Dimension letters: T rows (tokens), C input channels, N output features, H heads, D head dim,
 // F feed-forward width, Tq query rows, Tk key rows, V vocabulary.
 // All matrices are row-major and dense unless a stride is given (stride = floats between rows).
-// Ops know nothing of the model.
+// Ops know nothing of the model. Products with weights packed once for inference (few rows per
+// call) live beside these, in kernels/packed_matmul.h.
 #pragma once
 #include <cstdint>
 

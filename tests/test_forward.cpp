@@ -210,7 +210,16 @@ TEST_P(ForwardVsNaive, LogitsAndSummaryMatch) {
     bs::ForwardContext fc(m, use_cpu ? bs::kernels::cpu_ops() : bs::kernels::ref_ops());
     fc.forward(bs::make_block_spec(c, context_of(cs, slots)));
     EXPECT_LT(max_rel_err(fc.logits(), want_logits), 2e-5) << "slots=" << slots;
-    if (slots) EXPECT_LT(max_rel_err(fc.summary(), want_sum), 2e-5);
+    if (slots) {
+      EXPECT_LT(max_rel_err(fc.summary(), want_sum), 2e-5);
+    }
+    // The same with the weights packed once (what the generator uses).
+    fc.set_packed(bs::PackedWeights::pack(m));
+    fc.forward(bs::make_block_spec(c, context_of(cs, slots)));
+    EXPECT_LT(max_rel_err(fc.logits(), want_logits), 2e-5) << "packed, slots=" << slots;
+    if (slots) {
+      EXPECT_LT(max_rel_err(fc.summary(), want_sum), 2e-5) << "packed";
+    }
   }
   bs::set_num_threads(1);
 }

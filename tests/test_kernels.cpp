@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
 
 namespace bs::kernels {
@@ -104,6 +105,64 @@ TEST(Matmul, BitIdenticalAcrossThreadCounts) {
       }
     }
   }
+}
+
+// ---- packed matmul ---------------------------------------------------------------------------
+
+TEST(PackedMatmul, MatchesReferenceOnOddShapes) {
+  // Row counts around the 6-row tile, column counts around the 16-column panel.
+  for (int threads : {1, 2, 3}) {
+    Threads th(threads);
+    for (int T : {1, 5, 6, 7, 13, 64, 130})
+      for (int C : {1, 5, 64, 257})
+        for (int N : {1, 15, 16, 17, 300, 1030})
+          for (bool acc : {false, true}) {
+            SCOPED_TRACE("threads=" + std::to_string(threads) + " T=" + std::to_string(T) +
+                         " C=" + std::to_string(C) + " N=" + std::to_string(N) +
+                         " acc=" + std::to_string(acc));
+            const auto x = randn(size_t(T) * C, 1 + T * C), w = randn(size_t(N) * C, 2 + N * C);
+            const auto y0 = randn(size_t(T) * N, 3 + T * N);
+            auto yr = y0, yp = y0;
+            ref().matmul(yr.data(), x.data(), w.data(), T, C, N, acc);
+            packed_matmul(yp.data(), x.data(), pack_matrix(w.data(), N, C), T, acc);
+            EXPECT_LT(nerr(yp, yr), kTol);
+          }
+  }
+}
+
+TEST(PackedMatmul, RowResultsDoNotDependOnTheCallOrThreads) {
+  // What the prefix cache relies on: a row's result is the same bits whether it is computed in a
+  // call of 108 rows (naive recompute) or of 64 (cached prefix), at any thread count.
+  const int C = 256, N = 768, T = 108, tail = 64;
+  const auto x = randn(size_t(T) * C, 21), w = randn(size_t(N) * C, 22);
+  const PackedMatrix pw = pack_matrix(w.data(), N, C);
+  std::vector<float> all(size_t(T) * N);
+  {
+    Threads th(1);
+    packed_matmul(all.data(), x.data(), pw, T, false);
+  }
+  for (int threads : {1, 2, 3}) {
+    Threads th(threads);
+    std::vector<float> part(size_t(tail) * N);
+    packed_matmul(part.data(), x.data() + size_t(T - tail) * C, pw, tail, false);
+    const std::vector<float> want(all.end() - part.size(), all.end());
+    EXPECT_TRUE(bit_equal(part, want)) << "threads=" << threads;
+  }
+}
+
+TEST(PackedMatmul, PackingLayoutIsPanelsOfSixteenColumns) {
+  // w (17, 2): element (n, k) = 10n + k. Panel 0 row k holds columns 0..15; panel 1 holds
+  // column 16 and zeros.
+  std::vector<float> w(17 * 2);
+  for (int n = 0; n < 17; ++n)
+    for (int k = 0; k < 2; ++k) w[size_t(n) * 2 + k] = float(10 * n + k);
+  const PackedMatrix p = pack_matrix(w.data(), 17, 2);
+  ASSERT_EQ(p.panels(), 2);
+  ASSERT_EQ(p.data.size(), size_t(2 * 2 * 16));
+  EXPECT_EQ(p.data[0 * 16 + 3], 30.f);        // panel 0, k 0, column 3
+  EXPECT_EQ(p.data[1 * 16 + 3], 31.f);        // panel 0, k 1, column 3
+  EXPECT_EQ(p.data[32 + 1 * 16 + 0], 161.f);  // panel 1, k 1, column 16
+  EXPECT_EQ(p.data[32 + 0 * 16 + 1], 0.f);    // padding
 }
 
 // ---- attention -------------------------------------------------------------------------------
@@ -199,7 +258,9 @@ TEST(Attention, MatchesReference) {
                 Threads th(threads);
                 const auto got = run_attention(cpu(), c, seed);
                 EXPECT_LT(nerr(got.out, want.out), kTol) << "threads=" << threads;
-                if (probs) EXPECT_LT(nerr(got.probs, want.probs), kTol) << "threads=" << threads;
+                if (probs) {
+                  EXPECT_LT(nerr(got.probs, want.probs), kTol) << "threads=" << threads;
+                }
               }
             }
 }
