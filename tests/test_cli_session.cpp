@@ -133,7 +133,7 @@ TEST_F(CliSession, AnotherModelASecondWriterAndANewerFormatAreRefused) {
 
   // A second process while the first writes.
   const std::string busy = dir->str("busy");
-  const pid_t pid = bs::test::spawn_cli(gen(busy, "--blocks 100000 --json") + " >" +
+  const pid_t pid = bs::test::spawn_cli(gen(busy, "--blocks 100000 --no-eos --json") + " >" +
                                         dir->str("busy.out") + " 2>/dev/null");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline &&
