@@ -129,20 +129,22 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
   std::mt19937_64 rng(splitmix64(o_.seed ^ splitmix64(uint64_t(block))));
   SeqSpec spec = make_block_spec(c, ctx);
   const int P = spec.out_begin;
+  spec.select_outputs = true;  // logits for the open positions only
   std::vector<float> scratch;
   std::vector<Candidate> cands;
   int step = 0;
   for (; step < o_.steps && !open.empty(); ++step) {
+    spec.outputs = open;
     if (step == 0 || !o_.prefix_cache) {
       d.fc_.clear_cache();
       d.fc_.forward(spec, 0);
     } else {
       d.fc_.forward(spec, P);  // prefix rows [0, P) reused: nothing in them sees X
     }
-    const float* logits = d.fc_.logits().data();  // (L, V), X rows
+    const float* logits = d.fc_.logits().data();  // (open, V)
     cands.resize(open.size());
     for (size_t j = 0; j < open.size(); ++j)
-      cands[j] = draw_candidate(logits + size_t(open[j]) * V, V, o_.sampler, rng, scratch);
+      cands[j] = draw_candidate(logits + j * V, V, o_.sampler, rng, scratch);
     std::vector<int> pick = choose_unmask(cands, o_.steps - step, o_.sampler);
     std::vector<bool> taken(open.size(), false);
     int eos_at = int(x.size());
@@ -222,6 +224,7 @@ bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb
     ctx.slots = true;
     SeqSpec spec = make_block_spec(c, ctx);
     const int P = spec.out_begin;
+    spec.select_outputs = true;  // no logits: only Σ's states are read
     if (o_.prefix_cache && out.steps > 0 && d.fc_.cached_rows() >= P) {
       d.fc_.forward(spec, P);
     } else {

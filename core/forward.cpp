@@ -54,6 +54,27 @@ void ForwardContext::reserve(int T, int n) {
   beta_.resize(c.heads);
 }
 
+int ForwardContext::keep_outputs(const SeqSpec& s, int first_row, kernels::AttnArgs& a) {
+  const int C = m_.config().d;
+  keep_.clear();
+  for (int o : s.outputs) keep_.push_back(s.out_begin + o - first_row);
+  for (int r = std::max(s.slot_begin, first_row); r < s.T; ++r) keep_.push_back(r - first_row);
+  keep_limit_.resize(keep_.size());
+  int bias_from = int(keep_.size());
+  for (size_t j = 0; j < keep_.size(); ++j) {
+    const int i = keep_[j];  // i >= j: rows only move forward, so the copies below are safe
+    keep_limit_[j] = a.key_limit[i];
+    if (i >= a.bias_from) bias_from = std::min(bias_from, int(j));
+    if (i == int(j)) continue;
+    std::memcpy(qkv_.data() + j * 3 * C, qkv_.data() + size_t(i) * 3 * C, sizeof(float) * 3 * C);
+    std::memcpy(x_.data() + j * C, x_.data() + size_t(i) * C, sizeof(float) * C);
+  }
+  a.Tq = int(keep_.size());
+  a.key_limit = keep_limit_.data();
+  a.bias_from = bias_from;
+  return a.Tq;
+}
+
 void ForwardContext::forward(const SeqSpec& s, int first_row) {
   const ModelConfig& c = m_.config();
   const int C = c.d, H = c.heads, D = c.head_dim(), F = c.ffn, V = c.vocab, T = s.T;
@@ -62,6 +83,12 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
   BS_CHECK(int(s.pos.size()) == T && int(s.key_limit.size()) == T && int(s.tokens.size()) == T,
            "forward", "spec arrays must have T entries");
   BS_CHECK(s.key_bias.empty() || int(s.key_bias.size()) == T, "forward", "key_bias size");
+  for (size_t j = 0; s.select_outputs && j < s.outputs.size(); ++j) {
+    const int r = s.out_begin + s.outputs[j];
+    BS_CHECK(r >= std::max(first_row, s.out_begin) && r < s.out_end &&
+                 (j == 0 || s.outputs[j] > s.outputs[j - 1]),
+             "forward", "selected outputs must be increasing rows of X computed in this call");
+  }
   const int n = T - first_row;
   reserve(T, n);
   const float base = c.rope_base * std::pow(c.rope_ntk, float(D) / float(D - 2));
@@ -105,36 +132,45 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
       std::memcpy(kc + size_t(first_row + i) * C, row + C, sizeof(float) * C);
       std::memcpy(vc + size_t(first_row + i) * C, row + 2 * C, sizeof(float) * C);
     }
+    // Rows that go on through the rest of this layer: all, or in the last layer with
+    // select_outputs only those whose output is read.
+    const int m = l == c.layers - 1 && s.select_outputs ? keep_outputs(s, first_row, a) : n;
     if (L.recency) {
       for (int h = 0; h < H; ++h) beta_[h] = std::max(L.recency[h], 0.f);
       a.beta = beta_.data();
     } else {
       a.beta = nullptr;
     }
-    ops_.attention(att_.data(), nullptr, qkv_.data(), kc, vc, a);
-    product(x_.data(), att_.data(), L.wo, P ? &P->wo : nullptr, n, C, C, true);  // x += att · woᵀ
-    ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.ffn_norm, n, C, c.norm_eps);
-    product(gu_.data(), h_.data(), L.w13, P ? &P->w13 : nullptr, n, C, 2 * F, false);
-    ops_.swiglu(act_.data(), gu_.data(), n, F);
-    product(x_.data(), act_.data(), L.w2, P ? &P->w2 : nullptr, n, F, C, true);  // x += act · w2ᵀ
+    if (m > 0) ops_.attention(att_.data(), nullptr, qkv_.data(), kc, vc, a);
+    product(x_.data(), att_.data(), L.wo, P ? &P->wo : nullptr, m, C, C, true);  // x += att · woᵀ
+    ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.ffn_norm, m, C, c.norm_eps);
+    product(gu_.data(), h_.data(), L.w13, P ? &P->w13 : nullptr, m, C, 2 * F, false);
+    ops_.swiglu(act_.data(), gu_.data(), m, F);
+    product(x_.data(), act_.data(), L.w2, P ? &P->w2 : nullptr, m, F, C, true);  // x += act · w2ᵀ
   }
   cached_ = T;
 
-  // Logits for the block rows that were computed in this call.
-  const int o0 = std::max(s.out_begin, first_row), o1 = std::max(s.out_end, o0);
-  logits_.resize(size_t(o1 - o0) * V);
-  if (o1 > o0) {
-    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(o0 - first_row) * C, m_.final_norm, o1 - o0,
-                 C, c.norm_eps);
-    product(logits_.data(), h_.data(), m_.lm_head, packed_ ? &packed_->lm_head : nullptr, o1 - o0,
+  // Where the final states of the logit rows and the Σ rows are in x_.
+  const int k0 = std::max(s.slot_begin, first_row);
+  int out_at, n_out, slot_at;
+  if (s.select_outputs) {
+    out_at = 0, n_out = int(s.outputs.size()), slot_at = n_out;
+  } else {
+    const int o0 = std::max(s.out_begin, first_row), o1 = std::max(s.out_end, o0);
+    out_at = o0 - first_row, n_out = o1 - o0, slot_at = k0 - first_row;
+  }
+  logits_.resize(size_t(n_out) * V);
+  if (n_out > 0) {
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(out_at) * C, m_.final_norm, n_out, C,
+                 c.norm_eps);
+    product(logits_.data(), h_.data(), m_.lm_head, packed_ ? &packed_->lm_head : nullptr, n_out,
             C, V, false);
   }
   // Summary: final-normed slot states projected to memory vectors (K, C).
-  const int k0 = std::max(s.slot_begin, first_row);
   summary_.resize(size_t(T - k0) * C);
   if (T > k0) {
-    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(k0 - first_row) * C, m_.final_norm, T - k0,
-                 C, c.norm_eps);
+    ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(slot_at) * C, m_.final_norm, T - k0, C,
+                 c.norm_eps);
     product(summary_.data(), h_.data(), m_.sum_proj, packed_ ? &packed_->sum_proj : nullptr, T - k0,
             C, C, false);
   }

@@ -28,6 +28,12 @@ struct SeqSpec {
   std::vector<float> key_bias;     // (T) recency value r_j per key row, or empty
   int bias_from = 0;               // rows >= bias_from get beta_h * key_bias[j]
   int out_begin = 0, out_end = 0;  // rows that get logits (the block X)
+  // With select_outputs, only the rows out_begin + outputs[j] (outputs increasing) get logits,
+  // and the last layer finishes only those rows and the Σ rows after its key/value products: no
+  // other row's output is read there (a denoising step needs the open positions, a commit pass
+  // only Σ). Every row's keys and values are still computed, so the cache stays whole.
+  bool select_outputs = false;
+  std::vector<int> outputs;
 };
 
 // The model's weight matrices packed once for kernels::packed_matmul (kernels/packed_matmul.h):
@@ -56,15 +62,19 @@ class ForwardContext {
     cached_ = 0;
   }
 
-  // Runs rows [first_row, spec.T); first_row must be <= cached_rows(). Afterwards
-  // logits() is (out_end - out_begin, V) and summary() is (K, C) when the spec has slots.
+  // Runs rows [first_row, spec.T); first_row must be <= cached_rows(). Afterwards logits() is
+  // (rows, V) for the X rows computed in this call (with select_outputs: the selected rows, in
+  // order) and summary() is (K, C) when the spec has slots.
   void forward(const SeqSpec& spec, int first_row = 0);
   const std::vector<float>& logits() const { return logits_; }
   const std::vector<float>& summary() const { return summary_; }
-  const std::vector<float>& hidden() const { return x_; }  // (T - first_row, C) final residual
 
  private:
   void reserve(int T, int n);
+  // Before the last layer's attention with select_outputs: moves the rows that go on (selected
+  // outputs, then Σ) to the front of qkv_ and x_ and points `a` at their key limits. Returns
+  // their number.
+  int keep_outputs(const SeqSpec& s, int first_row, kernels::AttnArgs& a);
   // y(n, N) (+)= x(n, C) · wᵀ with the packed copy when set, else ops_.matmul on the raw weights.
   void product(float* y, const float* x, const float* w, const kernels::PackedMatrix* pw, int n,
                int C, int N, bool accumulate);
@@ -75,6 +85,7 @@ class ForwardContext {
   int cap_rows_ = 0;
   std::vector<std::vector<float>> kc_, vc_;  // per layer (cap_rows, C): roped keys, values
   std::vector<float> x_, h_, qkv_, att_, gu_, act_, beta_;
+  std::vector<int> keep_, keep_limit_;  // keep_outputs: local rows kept, their key limits
   std::vector<float> logits_, summary_;
 };
 

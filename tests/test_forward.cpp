@@ -258,6 +258,70 @@ TEST(Forward, PrefixCacheIsExactAcrossBlockChanges) {
                 1e-5f * (1 + std::abs(fresh.summary()[i])));
 }
 
+// select_outputs: logits for a subset of X and the last layer finished only for those rows and Σ.
+// The same to float tolerance as the full pass (the last layer's attention then runs on fewer
+// query rows, and Eigen's product for one row takes another path than for eight), with the
+// generator's packed weights and with the ops' products; from scratch and reusing the prefix
+// cache, with and without Σ, and with no logits at all (a commit pass).
+TEST(Forward, SelectedOutputsEqualTheFullPass) {
+  bs::ModelConfig c = small_cfg();
+  bs::Model m(c);
+  m.init_random();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 0.15f);
+  for (auto& p : m.params) p += nd(rng);
+  const Case cs = make_case(c, 4);
+  const int V = c.vocab, C = c.d;
+  for (bool packed : {true, false}) {
+    for (bool slots : {false, true}) {
+      for (const std::vector<int>& pick : {std::vector<int>{0, 2, 3, 7}, std::vector<int>{5},
+                                           std::vector<int>{}}) {
+        bs::ForwardContext full(m, bs::kernels::cpu_ops()), sel(m, bs::kernels::cpu_ops());
+        if (packed) {
+          auto p = bs::PackedWeights::pack(m);
+          full.set_packed(p);
+          sel.set_packed(p);
+        }
+        bs::SeqSpec s = bs::make_block_spec(c, context_of(cs, slots));
+        const int P = s.out_begin;
+        full.forward(s);
+        bs::SeqSpec t = s;
+        t.select_outputs = true;
+        t.outputs = pick;
+        for (int first : {0, P}) {  // from scratch, then with the cached prefix
+          sel.forward(t, first);
+          ASSERT_EQ(sel.logits().size(), pick.size() * V);
+          for (size_t j = 0; j < pick.size(); ++j)
+            for (int v = 0; v < V; ++v) {
+              const float want = full.logits()[size_t(pick[j]) * V + v];
+              const float got = sel.logits()[j * V + v];
+              ASSERT_NEAR(got, want, 1e-5f * (1 + std::abs(want)))
+                  << "row " << pick[j] << " first " << first << " packed " << packed;
+            }
+          ASSERT_EQ(sel.summary().size(), slots ? size_t(c.summary_slots) * C : 0u);
+          for (size_t i = 0; i < sel.summary().size(); ++i)
+            ASSERT_NEAR(sel.summary()[i], full.summary()[i],
+                        1e-5f * (1 + std::abs(full.summary()[i])));
+        }
+      }
+    }
+  }
+}
+
+TEST(Forward, SelectedOutputsMustBeIncreasingComputedRows) {
+  bs::ModelConfig c = small_cfg();
+  bs::Model m(c);
+  m.init_random();
+  bs::ForwardContext fc(m, bs::kernels::ref_ops());
+  bs::SeqSpec s = bs::make_block_spec(c, context_of(make_case(c, 2), false));
+  s.select_outputs = true;
+  for (const std::vector<int>& bad :
+       {std::vector<int>{3, 1}, std::vector<int>{2, 2}, std::vector<int>{-1}, std::vector<int>{8}}) {
+    s.outputs = bad;
+    EXPECT_THROW(fc.forward(s), bs::Error);
+  }
+}
+
 TEST(Forward, RecencyBiasChangesOnlyTheSummary) {
   bs::ModelConfig c = small_cfg();
   bs::Model m(c);
