@@ -163,8 +163,8 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
   if (n_out > 0) {
     ops_.rmsnorm(h_.data(), nullptr, x_.data() + size_t(out_at) * C, m_.final_norm, n_out, C,
                  c.norm_eps);
-    product(logits_.data(), h_.data(), m_.lm_head, packed_ ? &packed_->lm_head : nullptr, n_out,
-            C, V, false);
+    product(logits_.data(), h_.data(), m_.lm_head, packed_ ? &packed_->lm_head : nullptr, n_out, C,
+            V, false);
   }
   // Summary: final-normed slot states projected to memory vectors (K, C).
   summary_.resize(size_t(T - k0) * C);

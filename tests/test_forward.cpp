@@ -274,8 +274,8 @@ TEST(Forward, SelectedOutputsEqualTheFullPass) {
   const int V = c.vocab, C = c.d;
   for (bool packed : {true, false}) {
     for (bool slots : {false, true}) {
-      for (const std::vector<int>& pick : {std::vector<int>{0, 2, 3, 7}, std::vector<int>{5},
-                                           std::vector<int>{}}) {
+      for (const std::vector<int>& pick :
+           {std::vector<int>{0, 2, 3, 7}, std::vector<int>{5}, std::vector<int>{}}) {
         bs::ForwardContext full(m, bs::kernels::cpu_ops()), sel(m, bs::kernels::cpu_ops());
         if (packed) {
           auto p = bs::PackedWeights::pack(m);
@@ -315,8 +315,8 @@ TEST(Forward, SelectedOutputsMustBeIncreasingComputedRows) {
   bs::ForwardContext fc(m, bs::kernels::ref_ops());
   bs::SeqSpec s = bs::make_block_spec(c, context_of(make_case(c, 2), false));
   s.select_outputs = true;
-  for (const std::vector<int>& bad :
-       {std::vector<int>{3, 1}, std::vector<int>{2, 2}, std::vector<int>{-1}, std::vector<int>{8}}) {
+  for (const std::vector<int>& bad : {std::vector<int>{3, 1}, std::vector<int>{2, 2},
+                                      std::vector<int>{-1}, std::vector<int>{8}}) {
     s.outputs = bad;
     EXPECT_THROW(fc.forward(s), bs::Error);
   }
