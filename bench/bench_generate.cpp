@@ -2,22 +2,29 @@
 //   (a) naive:     full recompute of the whole context at every step, one token per step
 //   (b) cache:     exact prefix cache, one token per step (the same text as (a))
 //   (c) threshold: prefix cache + threshold decoding at tau = 0.9
-//   (d) default:   prefix cache + low_confidence with the config's T = 16 steps
 //   (c') (c) with greedy candidates (temperature 0), and (e) (c) with tau = 0.5
+//   (d) default:   prefix cache + low_confidence with the config's T = 16 steps, and (f), (g)
+//                  the same with T = 8 and T = 4 (the step budget as the speed lever)
 //   (b-) (b) with per-call BLAS products instead of the weights packed once (the kernel A/B)
-// Each reports tokens/s, seconds per block, steps per block and two quality figures of the text
-// it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block; lower
-// = text the model finds more probable) and distinct-2 (unique / all token bigrams; lower =
-// more repetition), so speed is never bought with garbage unseen.
+//   (r)  one token per step in a random order: the masked-diffusion ancestral sampler
+// Each reports tokens/s, seconds per block, steps per block and three quality figures of the
+// text it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block;
+// lower = text the model finds more probable, which rewards repetition), the perplexity of an
+// independent judge (with --data: a Kneser-Ney 4-gram model of the training split,
+// training/ngram_judge.h; its perplexity on the real validation text is printed as the
+// reference) and distinct-2 (unique / all token bigrams; lower = more repetition), so speed is
+// never bought with garbage unseen.
 // Then peak RSS of separate processes writing 10 vs 200 blocks in summary mode, and 10 vs 40 in
 // the full-context mode (all earlier tokens as raw context) for contrast.
 //
 //   build/cpu-release/bench/bench_generate --model runs/story-small/model.safetensors
-//       [--repeats 3] [--threads 2] [--blocks 32] [--no-rss]
+//       [--data data/stories] [--repeats 3] [--threads 2] [--blocks 32] [--no-rss]
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,12 +33,14 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "kernels/thread_pool.h"
+#include "training/corpus_shard.h"
 #include "training/evaluate.h"
+#include "training/ngram_judge.h"
 
 namespace {
 
 struct Args {
-  std::string model;
+  std::string model, data;
   int repeats = 3, threads = 2, blocks = 32;
   bool rss = true;
   std::string child_mode;  // internal: --child MODE BLOCKS measures one process's peak RSS
@@ -79,6 +88,44 @@ double self_nll(const bs::Model& m, const bs::Tokenizer& tok, const std::vector<
   return bs::evaluate(m, {d}, o).nll;
 }
 
+// The generated text tokens: no <s>, nothing from the first </s> on.
+std::vector<int> text_tokens(const std::vector<int>& t) {
+  std::vector<int> out;
+  for (int id : t) {
+    if (id == bs::Tokenizer::kEos) break;
+    if (id != bs::Tokenizer::kBos) out.push_back(id);
+  }
+  return out;
+}
+
+// Kneser-Ney 4-gram judge of the training split; also returns its perplexity on the validation
+// text (the figure real text gets).
+// (The shards are opened directly: training/corpus_prepare.h's bs::Document is another type than
+// the generator's.)
+std::unique_ptr<bs::NgramJudge> make_judge(const std::string& dir, const bs::Tokenizer& tok,
+                                           double& val_ppl) {
+  if (bs::Tokenizer::load(dir + "/tokenizer.model").hash() != tok.hash())
+    throw bs::Error(dir, "its tokenizer differs from the model's");
+  const bs::ShardReader train = bs::ShardReader::open(dir + "/train.bin");
+  const bs::ShardReader val = bs::ShardReader::open(dir + "/val.bin");
+  auto j = std::make_unique<bs::NgramJudge>(4, tok.vocab_size());
+  auto docs_of = [](const bs::ShardReader& r, auto&& f) {
+    for (size_t d = 0; d < r.num_docs(); ++d) {
+      auto t = r.doc(d).tokens;
+      f(std::vector<int>(t.begin(), t.end()));
+    }
+  };
+  docs_of(train, [&](const std::vector<int>& d) { j->add(d); });
+  j->finish();
+  double nll = 0, n = 0;
+  docs_of(val, [&](const std::vector<int>& d) {
+    nll += j->nll(d) * double(d.size());
+    n += double(d.size());
+  });
+  val_ppl = std::exp(nll / std::max(n, 1.0));
+  return j;
+}
+
 double distinct2(const std::vector<int>& t) {
   std::set<std::pair<int, int>> seen;
   int n = 0;
@@ -115,6 +162,8 @@ bool parse(int argc, char** argv, Args& a) {
     if (!(v = next())) return false;
     if (!std::strcmp(k, "--model"))
       a.model = v;
+    else if (!std::strcmp(k, "--data"))
+      a.data = v;
     else if (!std::strcmp(k, "--repeats"))
       a.repeats = std::atoi(v);
     else if (!std::strcmp(k, "--threads"))
@@ -137,8 +186,8 @@ int main(int argc, char** argv) {
   Args a;
   if (!parse(argc, argv, a)) {
     std::fprintf(stderr,
-                 "usage: bench_generate --model CKPT [--repeats N] [--threads N] [--blocks N] "
-                 "[--no-rss]\n");
+                 "usage: bench_generate --model CKPT [--data DIR] [--repeats N] [--threads N] "
+                 "[--blocks N] [--no-rss]\n");
     return 2;
   }
   try {
@@ -165,7 +214,7 @@ int main(int argc, char** argv) {
       const char* name;
       bs::GenOptions o;
     };
-    std::vector<Variant> vs(7);
+    std::vector<Variant> vs(10);
     vs[0].name = "(a) naive, 1 token/step";
     vs[0].o.prefix_cache = false, vs[0].o.steps = L;
     vs[1].name = "(b) prefix cache, 1 token/step";
@@ -173,36 +222,68 @@ int main(int argc, char** argv) {
     vs[2].name = "(c) cache + threshold 0.9";
     vs[2].o.steps = L, vs[2].o.sampler.strategy = bs::Strategy::threshold;
     vs[2].o.sampler.threshold = 0.9f;
-    vs[3].name = "(d) cache, low_confidence T=16";
-    vs[3].o.steps = 16;
     // Threshold decoding as it is usually run (greedy candidates: the confidence is the top
     // probability, the highest a candidate can have), and with a lower tau.
-    vs[4].name = "(c') greedy + threshold 0.9";
-    vs[4].o = vs[2].o, vs[4].o.sampler.temperature = 0.f;
-    vs[5].name = "(e) cache + threshold 0.5";
-    vs[5].o = vs[2].o, vs[5].o.sampler.threshold = 0.5f;
+    vs[3].name = "(c') greedy + threshold 0.9";
+    vs[3].o = vs[2].o, vs[3].o.sampler.temperature = 0.f;
+    vs[4].name = "(e) cache + threshold 0.5";
+    vs[4].o = vs[2].o, vs[4].o.sampler.threshold = 0.5f;
+    // The step budget: low_confidence with T = 16 (the config's default), 8 and 4.
+    const char* budget_names[3] = {"(d) cache, low_confidence T=16",
+                                   "(f) cache, low_confidence T=8",
+                                   "(g) cache, low_confidence T=4"};
+    for (int i = 0; i < 3; ++i) {
+      vs[5 + i].name = budget_names[i];
+      vs[5 + i].o.steps = 16 >> i;
+    }
     // The kernel comparison: (b) with per-call BLAS products instead of the packed weights.
-    vs[6].name = "(b-) as (b), per-call BLAS";
-    vs[6].o = vs[1].o, vs[6].o.packed_weights = false;
+    vs[8].name = "(b-) as (b), per-call BLAS";
+    vs[8].o = vs[1].o, vs[8].o.packed_weights = false;
+    // The masked-diffusion ancestral sampler: one token per step in a random order, each drawn
+    // from the model's conditional given the tokens already placed: the quality reference that
+    // no confidence order biases.
+    vs[9].name = "(r) cache, random order, 1/step";
+    vs[9].o = vs[1].o, vs[9].o.sampler.strategy = bs::Strategy::random;
+
+    double val_ppl = 0;
+    std::unique_ptr<bs::NgramJudge> judge;
+    if (!a.data.empty()) judge = make_judge(a.data, *ck.tokenizer, val_ppl);
     std::printf("bench_generate: %s, %d blocks of %d tokens from <s>, %d threads, median of %d\n",
                 a.model.c_str(), a.blocks, L, a.threads, a.repeats);
-    std::printf("%-32s %9s %9s %8s %9s %10s %8s\n", "decoding", "tokens/s", "s/block", "steps",
-                "speedup", "text NLL", "dist-2");
+    if (judge)
+      std::printf(
+          "judge: Kneser-Ney 4-gram of %s/train.bin; real validation text: perplexity "
+          "%.1f\n",
+          a.data.c_str(), val_ppl);
+    std::printf("%-32s %9s %9s %8s %9s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
+                "steps", "speedup", "text NLL", "judge PPL", "dist-2", "same text as (a)");
     double base = 0;
+    std::vector<std::vector<int>> base_docs;  // (a)'s documents, one per repeat
     for (Variant& v : vs) {
       std::vector<double> tps;
       Run last;
+      bool same = true;
       for (int r = 0; r < a.repeats; ++r) {
         v.o.seed = uint64_t(r + 1);  // a different document per repeat; the same across variants
         last = generate(m, *ck.tokenizer, v.o, a.blocks);
         tps.push_back(last.tok_s);
+        if (base == 0)
+          base_docs.push_back(last.tokens);
+        else
+          same = same && last.tokens == base_docs[size_t(r)];
       }
       std::sort(tps.begin(), tps.end());
       const double med = tps[tps.size() / 2];
-      if (base == 0) base = med;
-      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %10.4f %8.3f\n", v.name, med, L / med,
+      const bool first = base == 0;
+      if (first) base = med;
+      const std::vector<int> text = text_tokens(last.tokens);
+      const double judge_ppl = judge ? std::exp(judge->nll(text)) : NAN;
+      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %10.4f %9.1f %8.3f %s\n", v.name, med, L / med,
                   last.steps_per_block, med / base, self_nll(m, *ck.tokenizer, last.tokens),
-                  distinct2(last.tokens));
+                  judge_ppl, distinct2(last.tokens),
+                  first  ? "-"
+                  : same ? "yes"
+                         : "no");
       std::fflush(stdout);
     }
     if (a.rss) {
