@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/sgemm_probe.h"
 #include "blocks/generator.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
@@ -48,7 +49,7 @@ struct Args {
 };
 
 struct Run {
-  double tok_s = 0, s_per_block = 0, steps_per_block = 0;
+  double tok_s = 0, s_per_block = 0, steps_per_block = 0, gflops = 0;
   std::vector<int> tokens;
 };
 
@@ -70,6 +71,7 @@ Run generate(const bs::Model& m, const bs::Tokenizer& tok, const bs::GenOptions&
   r.tok_s = double(made) * m.config().block / seconds;
   r.s_per_block = seconds / std::max(made, 1);
   r.steps_per_block = double(steps) / std::max(made, 1);
+  r.gflops = d->flops() / seconds / 1e9;
   return r;
 }
 
@@ -255,32 +257,39 @@ int main(int argc, char** argv) {
           "judge: Kneser-Ney 4-gram of %s/train.bin; real validation text: perplexity "
           "%.1f\n",
           a.data.c_str(), val_ppl);
-    std::printf("%-32s %9s %9s %8s %9s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
-                "steps", "speedup", "text NLL", "judge PPL", "dist-2", "same text as (a)");
+    const double sgemm = bs::bench::sgemm_gflops(a.threads, 512, 1024, 256, 0.5);
+    const double fma = bs::bench::fma_probe_gflops(a.threads, 0.3);
+    std::printf("same run: sgemm 512x1024x256 %.1f GFLOP/s, FMA probe %.1f GFLOP/s (%d threads)\n",
+                sgemm, fma, a.threads);
+    std::printf("%-32s %9s %9s %8s %9s %8s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
+                "steps", "speedup", "GFLOP/s", "text NLL", "judge PPL", "dist-2",
+                "same text as (a)");
     double base = 0;
     std::vector<std::vector<int>> base_docs;  // (a)'s documents, one per repeat
     for (Variant& v : vs) {
-      std::vector<double> tps;
+      std::vector<double> tps, gfs;
       Run last;
       bool same = true;
       for (int r = 0; r < a.repeats; ++r) {
         v.o.seed = uint64_t(r + 1);  // a different document per repeat; the same across variants
         last = generate(m, *ck.tokenizer, v.o, a.blocks);
         tps.push_back(last.tok_s);
+        gfs.push_back(last.gflops);
         if (base == 0)
           base_docs.push_back(last.tokens);
         else
           same = same && last.tokens == base_docs[size_t(r)];
       }
       std::sort(tps.begin(), tps.end());
+      std::sort(gfs.begin(), gfs.end());
       const double med = tps[tps.size() / 2];
       const bool first = base == 0;
       if (first) base = med;
       const std::vector<int> text = text_tokens(last.tokens);
       const double judge_ppl = judge ? std::exp(judge->nll(text)) : NAN;
-      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %10.4f %9.1f %8.3f %s\n", v.name, med, L / med,
-                  last.steps_per_block, med / base, self_nll(m, *ck.tokenizer, last.tokens),
-                  judge_ppl, distinct2(last.tokens),
+      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %8.1f %10.4f %9.1f %8.3f %s\n", v.name, med,
+                  L / med, last.steps_per_block, med / base, gfs[gfs.size() / 2],
+                  self_nll(m, *ck.tokenizer, last.tokens), judge_ppl, distinct2(last.tokens),
                   first  ? "-"
                   : same ? "yes"
                          : "no");

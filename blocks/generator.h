@@ -89,6 +89,8 @@ class Document {
   const std::string& pending_text() const { return text_.pending(); }
   // Memory vectors (K·C) of the newest committed block; empty when the memory mode keeps none.
   std::vector<float> last_summary();
+  // Model FLOPs of every forward pass of this document so far (ForwardContext::flops).
+  double flops() const { return fc_.flops(); }
 
  private:
   friend class Generator;

@@ -25,6 +25,7 @@ std::shared_ptr<const PackedWeights> PackedWeights::pack(const Model& m) {
 void ForwardContext::product(float* y, const float* x, const float* w,
                              const kernels::PackedMatrix* pw, int n, int C, int N,
                              bool accumulate) {
+  flops_ += 2.0 * n * C * N;
   if (pw)
     kernels::packed_matmul(y, x, *pw, n, accumulate);
   else
@@ -142,6 +143,7 @@ void ForwardContext::forward(const SeqSpec& s, int first_row) {
       a.beta = nullptr;
     }
     if (m > 0) ops_.attention(att_.data(), nullptr, qkv_.data(), kc, vc, a);
+    for (int i = 0; i < m; ++i) flops_ += 4.0 * C * a.key_limit[i];
     product(x_.data(), att_.data(), L.wo, P ? &P->wo : nullptr, m, C, C, true);  // x += att · woᵀ
     ops_.rmsnorm(h_.data(), nullptr, x_.data(), L.ffn_norm, m, C, c.norm_eps);
     product(gu_.data(), h_.data(), L.w13, P ? &P->w13 : nullptr, m, C, 2 * F, false);

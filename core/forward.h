@@ -68,6 +68,9 @@ class ForwardContext {
   void forward(const SeqSpec& spec, int first_row = 0);
   const std::vector<float>& logits() const { return logits_; }
   const std::vector<float>& summary() const { return summary_; }
+  // Model FLOPs of every call so far, for the benchmarks: 2·rows·in·out per weight product and
+  // 4·C per visible query–key pair (scores and the weighted sum of values).
+  double flops() const { return flops_; }
 
  private:
   void reserve(int T, int n);
@@ -82,6 +85,7 @@ class ForwardContext {
   const kernels::Ops& ops_;
   std::shared_ptr<const PackedWeights> packed_;
   int cached_ = 0;
+  double flops_ = 0;
   int cap_rows_ = 0;
   std::vector<std::vector<float>> kc_, vc_;  // per layer (cap_rows, C): roped keys, values
   std::vector<float> x_, h_, qkv_, att_, gu_, act_, beta_;

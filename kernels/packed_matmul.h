@@ -26,6 +26,14 @@ struct PackedMatrix {
 PackedMatrix pack_matrix(const float* w, int N, int C);
 
 // y(T, N) = x(T, C) · wᵀ, or y += ... when accumulate. Panels are split over the thread pool.
+// Two micro-kernels with the same arithmetic (so the same bits): 8 rows × 32 columns in
+// AVX-512 where the CPU has it (chosen at run time; BS_NO_AVX512=1 in the environment keeps
+// AVX2), else 6 rows × 16 columns in AVX2.
 void packed_matmul(float* y, const float* x, const PackedMatrix& w, int T, bool accumulate);
+
+// The micro-kernel in use: "avx512" or "avx2".
+const char* packed_isa();
+// Chooses it (for tests and benchmarks); false when AVX-512 is asked for and the CPU lacks it.
+bool set_packed_avx512(bool on);
 
 }  // namespace bs::kernels

@@ -109,30 +109,75 @@ TEST(Matmul, BitIdenticalAcrossThreadCounts) {
 
 // ---- packed matmul ---------------------------------------------------------------------------
 
+// The micro-kernels this CPU can run: AVX2 always, AVX-512 where present.
+std::vector<bool> packed_isas() {
+  std::vector<bool> v = {false};
+  if (set_packed_avx512(true)) v.push_back(true);
+  set_packed_avx512(false);
+  return v;
+}
+
+// Restores the run-time choice of micro-kernel when a test ends.
+struct IsaGuard {
+  const bool was = std::string(packed_isa()) == "avx512";
+  ~IsaGuard() { set_packed_avx512(was); }
+};
+
 TEST(PackedMatmul, MatchesReferenceOnOddShapes) {
-  // Row counts around the 6-row tile, column counts around the 16-column panel.
-  for (int threads : {1, 2, 3}) {
-    Threads th(threads);
-    for (int T : {1, 5, 6, 7, 13, 64, 130})
-      for (int C : {1, 5, 64, 257})
-        for (int N : {1, 15, 16, 17, 300, 1030})
-          for (bool acc : {false, true}) {
-            SCOPED_TRACE("threads=" + std::to_string(threads) + " T=" + std::to_string(T) +
-                         " C=" + std::to_string(C) + " N=" + std::to_string(N) +
-                         " acc=" + std::to_string(acc));
-            const auto x = randn(size_t(T) * C, 1 + T * C), w = randn(size_t(N) * C, 2 + N * C);
-            const auto y0 = randn(size_t(T) * N, 3 + T * N);
-            auto yr = y0, yp = y0;
-            ref().matmul(yr.data(), x.data(), w.data(), T, C, N, acc);
-            packed_matmul(yp.data(), x.data(), pack_matrix(w.data(), N, C), T, acc);
-            EXPECT_LT(nerr(yp, yr), kTol);
-          }
+  // Row counts around the 6- and 8-row tiles, column counts around the 16-column panel and the
+  // 32-column panel pair, in both micro-kernels.
+  IsaGuard guard;
+  for (bool avx512 : packed_isas()) {
+    ASSERT_TRUE(set_packed_avx512(avx512));
+    for (int threads : {1, 2, 3}) {
+      Threads th(threads);
+      for (int T : {1, 5, 6, 7, 8, 9, 13, 64, 130})
+        for (int C : {1, 5, 64, 257})
+          for (int N : {1, 15, 16, 17, 31, 33, 48, 300, 1030})
+            for (bool acc : {false, true}) {
+              SCOPED_TRACE(std::string(packed_isa()) + " threads=" + std::to_string(threads) +
+                           " T=" + std::to_string(T) + " C=" + std::to_string(C) +
+                           " N=" + std::to_string(N) + " acc=" + std::to_string(acc));
+              const auto x = randn(size_t(T) * C, 1 + T * C), w = randn(size_t(N) * C, 2 + N * C);
+              const auto y0 = randn(size_t(T) * N, 3 + T * N);
+              auto yr = y0, yp = y0;
+              ref().matmul(yr.data(), x.data(), w.data(), T, C, N, acc);
+              packed_matmul(yp.data(), x.data(), pack_matrix(w.data(), N, C), T, acc);
+              EXPECT_LT(nerr(yp, yr), kTol);
+              // Nothing is written past the T rows of N columns.
+              auto big = y0;
+              big.resize(big.size() + 64, 7.f);
+              packed_matmul(big.data(), x.data(), pack_matrix(w.data(), N, C), T, acc);
+              for (size_t i = y0.size(); i < big.size(); ++i) ASSERT_EQ(big[i], 7.f);
+            }
+    }
   }
+}
+
+TEST(PackedMatmul, BothMicroKernelsGiveTheSameBits) {
+  // Each output is one FMA chain over k in order in either kernel, so switching the kernel (a
+  // session resumed on another CPU) changes no generated text.
+  IsaGuard guard;
+  if (packed_isas().size() < 2) GTEST_SKIP() << "this CPU has no AVX-512";
+  for (int T : {1, 7, 8, 64, 108})
+    for (int N : {17, 768, 1030})
+      for (bool acc : {false, true}) {
+        const int C = 257;
+        const auto x = randn(size_t(T) * C, 5 + T), w = randn(size_t(N) * C, 6 + N);
+        const PackedMatrix pw = pack_matrix(w.data(), N, C);
+        auto y2 = randn(size_t(T) * N, 7), y5 = y2;
+        ASSERT_TRUE(set_packed_avx512(false));
+        packed_matmul(y2.data(), x.data(), pw, T, acc);
+        ASSERT_TRUE(set_packed_avx512(true));
+        packed_matmul(y5.data(), x.data(), pw, T, acc);
+        EXPECT_TRUE(bit_equal(y2, y5)) << "T=" << T << " N=" << N << " acc=" << acc;
+      }
 }
 
 TEST(PackedMatmul, RowResultsDoNotDependOnTheCallOrThreads) {
   // What the prefix cache relies on: a row's result is the same bits whether it is computed in a
-  // call of 108 rows (naive recompute) or of 64 (cached prefix), at any thread count.
+  // call of 108 rows (naive recompute) or of 64 (cached prefix), at any thread count. (In the
+  // micro-kernel chosen for this CPU.)
   const int C = 256, N = 768, T = 108, tail = 64;
   const auto x = randn(size_t(T) * C, 21), w = randn(size_t(N) * C, 22);
   const PackedMatrix pw = pack_matrix(w.data(), N, C);
