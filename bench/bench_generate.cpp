@@ -3,9 +3,10 @@
 //   (b) cache:     exact prefix cache, one token per step (the same text as (a))
 //   (c) threshold: prefix cache + threshold decoding at tau = 0.9
 //   (c') (c) with greedy candidates (temperature 0), and (e) (c) with tau = 0.5
-//   (d) default:   prefix cache + low_confidence with the config's T = 16 steps, and (f), (g)
-//                  the same with T = 8 and T = 4 (the step budget as the speed lever)
+//   (d) default:   prefix cache + low_confidence with the config's T = 16 steps, and (f), (g),
+//                  (h) the same with T = 8, 4 and 2 (the step budget as the speed lever)
 //   (b-) (b) with per-call BLAS products instead of the weights packed once (the kernel A/B)
+//   (b2) (b) with the AVX2 micro-kernel where the CPU has AVX-512 (the same text)
 //   (r)  one token per step in a random order: the masked-diffusion ancestral sampler
 // Each reports tokens/s, seconds per block, steps per block and three quality figures of the
 // text it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block;
@@ -33,6 +34,7 @@
 #include "blocks/generator.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
 #include "training/corpus_shard.h"
 #include "training/evaluate.h"
@@ -215,8 +217,9 @@ int main(int argc, char** argv) {
     struct Variant {
       const char* name;
       bs::GenOptions o;
+      bool avx2 = false;  // the AVX2 micro-kernel even where AVX-512 is present
     };
-    std::vector<Variant> vs(10);
+    std::vector<Variant> vs(12);
     vs[0].name = "(a) naive, 1 token/step";
     vs[0].o.prefix_cache = false, vs[0].o.steps = L;
     vs[1].name = "(b) prefix cache, 1 token/step";
@@ -230,22 +233,24 @@ int main(int argc, char** argv) {
     vs[3].o = vs[2].o, vs[3].o.sampler.temperature = 0.f;
     vs[4].name = "(e) cache + threshold 0.5";
     vs[4].o = vs[2].o, vs[4].o.sampler.threshold = 0.5f;
-    // The step budget: low_confidence with T = 16 (the config's default), 8 and 4.
-    const char* budget_names[3] = {"(d) cache, low_confidence T=16",
-                                   "(f) cache, low_confidence T=8",
-                                   "(g) cache, low_confidence T=4"};
-    for (int i = 0; i < 3; ++i) {
+    // The step budget: low_confidence with T = 16 (the config's default), 8, 4 and 2.
+    const char* budget_names[4] = {"(d) cache, low_confidence T=16",
+                                   "(f) cache, low_confidence T=8", "(g) cache, low_confidence T=4",
+                                   "(h) cache, low_confidence T=2"};
+    for (int i = 0; i < 4; ++i) {
       vs[5 + i].name = budget_names[i];
       vs[5 + i].o.steps = 16 >> i;
     }
     // The kernel comparison: (b) with per-call BLAS products instead of the packed weights.
-    vs[8].name = "(b-) as (b), per-call BLAS";
-    vs[8].o = vs[1].o, vs[8].o.packed_weights = false;
+    vs[9].name = "(b-) as (b), per-call BLAS";
+    vs[9].o = vs[1].o, vs[9].o.packed_weights = false;
     // The masked-diffusion ancestral sampler: one token per step in a random order, each drawn
     // from the model's conditional given the tokens already placed: the quality reference that
     // no confidence order biases.
-    vs[9].name = "(r) cache, random order, 1/step";
-    vs[9].o = vs[1].o, vs[9].o.sampler.strategy = bs::Strategy::random;
+    vs[11].name = "(b2) as (b), AVX2 micro-kernel";
+    vs[11].o = vs[1].o, vs[11].avx2 = true;
+    vs[10].name = "(r) cache, random order, 1/step";
+    vs[10].o = vs[1].o, vs[10].o.sampler.strategy = bs::Strategy::random;
 
     double val_ppl = 0;
     std::unique_ptr<bs::NgramJudge> judge;
@@ -259,8 +264,10 @@ int main(int argc, char** argv) {
           a.data.c_str(), val_ppl);
     const double sgemm = bs::bench::sgemm_gflops(a.threads, 512, 1024, 256, 0.5);
     const double fma = bs::bench::fma_probe_gflops(a.threads, 0.3);
-    std::printf("same run: sgemm 512x1024x256 %.1f GFLOP/s, FMA probe %.1f GFLOP/s (%d threads)\n",
-                sgemm, fma, a.threads);
+    std::printf(
+        "same run: sgemm 512x1024x256 %.1f GFLOP/s, FMA probe %.1f GFLOP/s (%d threads); packed "
+        "micro-kernel %s\n",
+        sgemm, fma, a.threads, bs::kernels::packed_isa());
     std::printf("%-32s %9s %9s %8s %9s %8s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
                 "steps", "speedup", "GFLOP/s", "text NLL", "judge PPL", "dist-2",
                 "same text as (a)");
@@ -270,6 +277,8 @@ int main(int argc, char** argv) {
       std::vector<double> tps, gfs;
       Run last;
       bool same = true;
+      const bool isa = std::string(bs::kernels::packed_isa()) == "avx512";
+      if (v.avx2) bs::kernels::set_packed_avx512(false);
       for (int r = 0; r < a.repeats; ++r) {
         v.o.seed = uint64_t(r + 1);  // a different document per repeat; the same across variants
         last = generate(m, *ck.tokenizer, v.o, a.blocks);
@@ -280,6 +289,7 @@ int main(int argc, char** argv) {
         else
           same = same && last.tokens == base_docs[size_t(r)];
       }
+      bs::kernels::set_packed_avx512(isa);
       std::sort(tps.begin(), tps.end());
       std::sort(gfs.begin(), gfs.end());
       const double med = tps[tps.size() / 2];
