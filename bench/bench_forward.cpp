@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
               repeats);
   std::printf("%-8s %-8s %10s %10s %10s %10s %8s\n", "threads", "context", "tokens/s", "GFLOP/s",
               "sgemm", "fma-probe", "of-sgemm");
+  std::printf("(fma-probe: %s FMAs on every thread)\n", bs::bench::fma_probe_width());
   for (int th : threads) {
     bs::set_num_threads(th);
     double fma = bs::bench::fma_probe_gflops(th, 0.3);

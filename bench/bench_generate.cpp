@@ -265,9 +265,9 @@ int main(int argc, char** argv) {
     const double sgemm = bs::bench::sgemm_gflops(a.threads, 512, 1024, 256, 0.5);
     const double fma = bs::bench::fma_probe_gflops(a.threads, 0.3);
     std::printf(
-        "same run: sgemm 512x1024x256 %.1f GFLOP/s, FMA probe %.1f GFLOP/s (%d threads); packed "
-        "micro-kernel %s\n",
-        sgemm, fma, a.threads, bs::kernels::packed_isa());
+        "same run: sgemm 512x1024x256 %.1f GFLOP/s, %s FMA probe %.1f GFLOP/s (%d threads); "
+        "packed micro-kernel %s\n",
+        sgemm, bs::bench::fma_probe_width(), fma, a.threads, bs::kernels::packed_isa());
     std::printf("%-32s %9s %9s %8s %9s %8s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
                 "steps", "speedup", "GFLOP/s", "text NLL", "judge PPL", "dist-2",
                 "same text as (a)");

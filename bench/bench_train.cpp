@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
               repeats);
   std::printf("%-8s %-11s %10s %10s %10s %10s %8s\n", "threads", "shape", "tokens/s", "GFLOP/s",
               "sgemm", "fma-probe", "of-sgemm");
+  std::printf("(fma-probe: %s FMAs on every thread)\n", bs::bench::fma_probe_width());
   for (int th : threads) {
     bs::set_num_threads(th);
     const double fma = bs::bench::fma_probe_gflops(th, 0.3);

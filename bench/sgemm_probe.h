@@ -19,7 +19,9 @@ bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a);
 // threads, median over repeated calls filling at least `seconds`. Leaves OpenBLAS at 1 thread.
 double sgemm_gflops(int threads, int M, int N, int K, double seconds);
 
-// GFLOP/s of independent AVX2 FMA chains on `threads` threads: the machine's peak as seen now.
+// GFLOP/s of independent FMA chains on `threads` threads: the machine's peak as seen now, with
+// 512-bit FMAs where the CPU has AVX-512, else 256-bit ones (fma_probe_width() says which).
 double fma_probe_gflops(int threads, double seconds);
+const char* fma_probe_width();
 
 }  // namespace bs::bench
