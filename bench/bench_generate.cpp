@@ -15,11 +15,13 @@
 // training/ngram_judge.h; its perplexity on the real validation text is printed as the
 // reference) and distinct-2 (unique / all token bigrams; lower = more repetition), so speed is
 // never bought with garbage unseen.
-// Then peak RSS of separate processes writing 10 vs 200 blocks in summary mode, and 10 vs 40 in
-// the full-context mode (all earlier tokens as raw context) for contrast.
+// Then peak RSS of separate processes writing 10 vs 200 blocks in summary mode, and 10 vs 200
+// (--full-blocks) in the full-context mode (all earlier tokens as raw context) for contrast; the
+// full mode's 200 blocks take about 7 minutes on 2 threads (its context grows by 64 rows a block).
 //
 //   build/cpu-release/bench/bench_generate --model runs/story-small/model.safetensors
-//       [--data data/stories] [--repeats 3] [--threads 2] [--blocks 32] [--no-rss]
+//       [--data data/stories] [--repeats 3] [--threads 2] [--blocks 32] [--full-blocks 200]
+//       [--no-rss]
 
 #include <algorithm>
 #include <cmath>
@@ -44,7 +46,7 @@ namespace {
 
 struct Args {
   std::string model, data;
-  int repeats = 3, threads = 2, blocks = 32;
+  int repeats = 3, threads = 2, blocks = 32, full_blocks = 200;
   bool rss = true;
   std::string child_mode;  // internal: --child MODE BLOCKS measures one process's peak RSS
   int child_blocks = 0;
@@ -102,12 +104,25 @@ std::vector<int> text_tokens(const std::vector<int>& t) {
   return out;
 }
 
+double distinct2(const std::vector<int>& t) {
+  std::set<std::pair<int, int>> seen;
+  int n = 0;
+  for (size_t i = 1; i < t.size(); ++i) {
+    if (t[i] < bs::Tokenizer::kNumReserved || t[i - 1] < bs::Tokenizer::kNumReserved) continue;
+    seen.insert({t[i - 1], t[i]});
+    ++n;
+  }
+  return n ? double(seen.size()) / n : 0;
+}
+
 // Kneser-Ney 4-gram judge of the training split; also returns its perplexity on the validation
 // text (the figure real text gets).
 // (The shards are opened directly: training/corpus_prepare.h's bs::Document is another type than
 // the generator's.)
+// Also the distinct-2 of real text: the mean over the validation documents' consecutive windows
+// of `window` tokens (the length of a generated document: distinct-2 falls with length).
 std::unique_ptr<bs::NgramJudge> make_judge(const std::string& dir, const bs::Tokenizer& tok,
-                                           double& val_ppl) {
+                                           size_t window, double& val_ppl, double& val_d2) {
   if (bs::Tokenizer::load(dir + "/tokenizer.model").hash() != tok.hash())
     throw bs::Error(dir, "its tokenizer differs from the model's");
   const bs::ShardReader train = bs::ShardReader::open(dir + "/train.bin");
@@ -122,23 +137,17 @@ std::unique_ptr<bs::NgramJudge> make_judge(const std::string& dir, const bs::Tok
   docs_of(train, [&](const std::vector<int>& d) { j->add(d); });
   j->finish();
   double nll = 0, n = 0;
+  double d2 = 0;
+  int windows = 0;
   docs_of(val, [&](const std::vector<int>& d) {
     nll += j->nll(d) * double(d.size());
     n += double(d.size());
+    for (size_t w = 0; w + window <= d.size(); w += window, ++windows)
+      d2 += distinct2(std::vector<int>(d.begin() + w, d.begin() + w + window));
   });
   val_ppl = std::exp(nll / std::max(n, 1.0));
+  val_d2 = windows ? d2 / windows : NAN;
   return j;
-}
-
-double distinct2(const std::vector<int>& t) {
-  std::set<std::pair<int, int>> seen;
-  int n = 0;
-  for (size_t i = 1; i < t.size(); ++i) {
-    if (t[i] < bs::Tokenizer::kNumReserved || t[i - 1] < bs::Tokenizer::kNumReserved) continue;
-    seen.insert({t[i - 1], t[i]});
-    ++n;
-  }
-  return n ? double(seen.size()) / n : 0;
 }
 
 // Runs this program again as `--child MODE BLOCKS` and returns the peak RSS it reports (MiB).
@@ -174,6 +183,8 @@ bool parse(int argc, char** argv, Args& a) {
       a.threads = std::atoi(v);
     else if (!std::strcmp(k, "--blocks"))
       a.blocks = std::atoi(v);
+    else if (!std::strcmp(k, "--full-blocks"))
+      a.full_blocks = std::atoi(v);
     else if (!std::strcmp(k, "--child")) {
       a.child_mode = v;
       if (!(v = next())) return false;
@@ -181,7 +192,8 @@ bool parse(int argc, char** argv, Args& a) {
     } else
       return false;
   }
-  return !a.model.empty() && a.repeats >= 1 && a.threads >= 1 && a.blocks >= 1;
+  return !a.model.empty() && a.repeats >= 1 && a.threads >= 1 && a.blocks >= 1 &&
+         a.full_blocks >= 1;
 }
 
 }  // namespace
@@ -191,7 +203,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, a)) {
     std::fprintf(stderr,
                  "usage: bench_generate --model CKPT [--data DIR] [--repeats N] [--threads N] "
-                 "[--blocks N] [--no-rss]\n");
+                 "[--blocks N] [--full-blocks N] [--no-rss]\n");
     return 2;
   }
   try {
@@ -252,16 +264,17 @@ int main(int argc, char** argv) {
     vs[10].name = "(r) cache, random order, 1/step";
     vs[10].o = vs[1].o, vs[10].o.sampler.strategy = bs::Strategy::random;
 
-    double val_ppl = 0;
+    double val_ppl = 0, val_d2 = 0;
     std::unique_ptr<bs::NgramJudge> judge;
-    if (!a.data.empty()) judge = make_judge(a.data, *ck.tokenizer, val_ppl);
+    if (!a.data.empty())
+      judge = make_judge(a.data, *ck.tokenizer, size_t(a.blocks) * L, val_ppl, val_d2);
     std::printf("bench_generate: %s, %d blocks of %d tokens from <s>, %d threads, median of %d\n",
                 a.model.c_str(), a.blocks, L, a.threads, a.repeats);
     if (judge)
       std::printf(
-          "judge: Kneser-Ney 4-gram of %s/train.bin; real validation text: perplexity "
-          "%.1f\n",
-          a.data.c_str(), val_ppl);
+          "judge: Kneser-Ney 4-gram of %s/train.bin; real validation text: judge "
+          "perplexity %.1f, distinct-2 %.3f (windows of %d tokens)\n",
+          a.data.c_str(), val_ppl, val_d2, a.blocks * L);
     const double sgemm = bs::bench::sgemm_gflops(a.threads, 512, 1024, 256, 0.5);
     const double fma = bs::bench::fma_probe_gflops(a.threads, 0.3);
     std::printf(
@@ -312,9 +325,9 @@ int main(int argc, char** argv) {
       std::printf("  summary  10 blocks %.1f  200 blocks %.1f  growth %+.2f%%\n", s10, s200,
                   100 * (s200 - s10) / s10);
       const double f10 = child_rss(argv[0], a, "full", 10);
-      const double f40 = child_rss(argv[0], a, "full", 40);
-      std::printf("  full     10 blocks %.1f   40 blocks %.1f  growth %+.2f%%\n", f10, f40,
-                  100 * (f40 - f10) / f10);
+      const double fn = child_rss(argv[0], a, "full", a.full_blocks);
+      std::printf("  full     10 blocks %.1f  %d blocks %.1f  growth %+.2f%%\n", f10, a.full_blocks,
+                  fn, 100 * (fn - f10) / f10);
     }
   } catch (const bs::Error& e) {
     std::fprintf(stderr, "bench_generate: error: %s\n", e.what());
