@@ -80,9 +80,10 @@ constexpr TileFn kTiles[kMR + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>,
 // The AVX-512 tile: R <= 8 rows against two neighbouring panels (32 columns), or one (TWO =
 // false) when the matrix has an odd number of panels; one 16-float zmm per panel row.
 // 16 accumulators + 2 panel loads + 1 broadcast of the 32 registers. On cores with two 512-bit
-// FMA ports (Intel Xeon) this doubles the AVX2 tile's peak; on Zen 4, which splits a zmm FMA
-// in two, it is no slower. Same arithmetic as tile(): each output is one FMA chain over k in
-// order from zero, then stored or added, so both tiles give the same bits.
+// FMA ports (Intel Xeon) this doubles the AVX2 tile's peak (measured 1.5-1.7x on generation,
+// docs/BENCHMARKS.md); Zen 4 splits a zmm FMA in two, where it should gain little (not
+// measured). Same arithmetic as tile(): each output is one FMA chain over k in order from
+// zero, then stored or added, so both tiles give the same bits.
 template <int R, bool TWO>
 __attribute__((target("avx512f"))) void tile512(const float* x, int ldx, const float* p0,
                                                 const float* p1, int C, float* y, int ldy,
