@@ -73,19 +73,18 @@ double NgramJudge::prob(std::span<const int> history, int w) const {
   std::vector<int> h(size_t(N_ - 1), Tokenizer::kBos);
   const size_t take = std::min(history.size(), size_t(N_ - 1));
   std::copy(history.end() - take, history.end(), h.end() - take);
-  auto find = [](const auto& m, uint64_t k) { return m.find(k); };
   double p;
   {
-    auto it = find(count_[1], uint64_t(w));
+    auto it = count_[1].find(uint64_t(w));
     const double c = it == count_[1].end() ? 0.0 : it->second;
     p = (std::max(c - D_[1], 0.0) + D_[1] * uni_types_ / V_) / double(uni_total_);
   }
   for (int k = 2; k <= N_; ++k) {
     const int* ctx = h.data() + (N_ - k);  // the last k−1 tokens
     const uint64_t hk = key(ctx, k - 1);
-    auto cx = find(ctx_[k], hk);
+    auto cx = ctx_[k].find(hk);
     if (cx == ctx_[k].end()) continue;  // unseen context: the lower order alone
-    auto it = find(count_[k], (hk << 16) | uint64_t(w));
+    auto it = count_[k].find((hk << 16) | uint64_t(w));
     const double c = it == count_[k].end() ? 0.0 : it->second;
     p = (std::max(c - D_[k], 0.0) + D_[k] * cx->second.types * p) / cx->second.total;
   }
