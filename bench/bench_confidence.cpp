@@ -27,9 +27,9 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/forward.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
-#include "training/corpus_prepare.h"
+#include "corpus/prepare.h"
 #include "training/masking.h"
 #include "training/trainer.h"
 

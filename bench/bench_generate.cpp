@@ -12,7 +12,7 @@
 // text it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block;
 // lower = text the model finds more probable, which rewards repetition), the perplexity of an
 // independent judge (with --data: a Kneser-Ney 4-gram model of the training split,
-// training/ngram_judge.h; its perplexity on the real validation text is printed as the
+// eval/ngram_judge.h; its perplexity on the real validation text is printed as the
 // reference) and distinct-2 (unique / all token bigrams; lower = more repetition), so speed is
 // never bought with garbage unseen.
 // Then peak RSS of separate processes writing 10 vs 200 blocks in summary mode, and 10 vs 200
@@ -38,9 +38,9 @@
 #include "core/error.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
-#include "training/corpus_shard.h"
-#include "training/evaluate.h"
-#include "training/ngram_judge.h"
+#include "corpus/shard.h"
+#include "eval/evaluate.h"
+#include "eval/ngram_judge.h"
 
 namespace {
 
@@ -117,8 +117,6 @@ double distinct2(const std::vector<int>& t) {
 
 // Kneser-Ney 4-gram judge of the training split; also returns its perplexity on the validation
 // text (the figure real text gets).
-// (The shards are opened directly: training/corpus_prepare.h's bs::Document is another type than
-// the generator's.)
 // Also the distinct-2 of real text: the mean over the validation documents' consecutive windows
 // of `window` tokens (the length of a generated document: distinct-2 falls with length).
 std::unique_ptr<bs::NgramJudge> make_judge(const std::string& dir, const bs::Tokenizer& tok,

@@ -27,7 +27,7 @@
 #include "bench/sgemm_probe.h"
 #include "blocks/layout.h"
 #include "core/heap.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "training/adamw.h"
 #include "training/packed_pass.h"
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
                   step_flops / med / 1e9, sg, fma, 100 * step_flops / med / 1e9 / sg);
     }
     {
-      bs::Trainer tr(cfg, bs::Tokenizer::from_serialized(spm, "bench tokenizer"), docs, {});
+      bs::Trainer tr(cfg, bs::Tokenizer::from_serialized(spm, "bench tokenizer"), docs);
       std::vector<double> t, gf;
       int64_t tokens = 0;
       for (int r = 0; r <= repeats; ++r) {

@@ -6,7 +6,7 @@
 #include "blocks/layout.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/sentences.h"
+#include "text/sentences.h"
 
 namespace bs {
 

@@ -23,11 +23,11 @@
 
 #include "blocks/layout.h"
 #include "blocks/sampler.h"
-#include "blocks/text_stream.h"
+#include "text/text_stream.h"
 #include "core/forward.h"
 #include "core/model.h"
-#include "core/tokenizer.h"
-#include "memory/summary_memory.h"
+#include "text/tokenizer.h"
+#include "blocks/summary_memory.h"
 
 namespace bs {
 

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace bs {
 

@@ -1,10 +1,10 @@
-// blockscribe corpus prepare|info — documents to token shards (training/corpus_prepare.h).
+// blockscribe corpus prepare|info — documents to token shards (corpus/prepare.h).
 #include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "core/fileio.h"
-#include "training/corpus_prepare.h"
+#include "corpus/prepare.h"
 
 namespace bs::cli {
 

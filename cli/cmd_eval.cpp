@@ -1,6 +1,6 @@
 // blockscribe eval — the masked-diffusion NLL bound of a model on a prepared corpus split, in one
 // or all memory modes (summary, window, full, none), with 95% intervals over blocks and over the
-// masking (training/evaluate.h says which answers what), and paired differences between modes.
+// masking (eval/evaluate.h says which answers what), and paired differences between modes.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -8,8 +8,8 @@
 #include "cli/common.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "training/corpus_prepare.h"
-#include "training/evaluate.h"
+#include "corpus/prepare.h"
+#include "eval/evaluate.h"
 #include "training/trainer.h"
 
 namespace bs::cli {

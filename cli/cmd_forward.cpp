@@ -14,8 +14,8 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/forward.h"
-#include "core/sentences.h"
-#include "memory/summary_memory.h"
+#include "text/sentences.h"
+#include "blocks/summary_memory.h"
 #include "training/masking.h"
 
 namespace bs::cli {

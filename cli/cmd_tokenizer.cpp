@@ -1,4 +1,4 @@
-// blockscribe tokenizer train|encode|decode (core/tokenizer.h).
+// blockscribe tokenizer train|encode|decode (text/tokenizer.h).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,8 +8,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/tokenizer.h"
-#include "training/corpus_sources.h"
+#include "text/tokenizer.h"
+#include "corpus/sources.h"
 
 namespace bs::cli {
 namespace {

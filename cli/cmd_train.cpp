@@ -20,7 +20,8 @@
 #include "core/fileio.h"
 #include "core/heap.h"
 #include "kernels/thread_pool.h"
-#include "training/corpus_prepare.h"
+#include "corpus/prepare.h"
+#include "eval/evaluate.h"
 #include "training/trainer.h"
 
 namespace bs::cli {
@@ -85,7 +86,7 @@ void run_train(const TrainArgs& a) {
   auto val = load_blocks(corpus.val, cfg.model.block, &corpus.tokenizer, E);
   std::unique_ptr<Trainer> tr;
   if (a.resume) {
-    tr = Trainer::resume(state, cfg, std::move(train), std::move(val));
+    tr = Trainer::resume(state, cfg, std::move(train));
     if (tr->tokenizer().hash() != corpus.tokenizer.hash())
       throw Error(state, "was trained with another tokenizer than " + tc.data + "/tokenizer.model");
     trim_metrics(metrics, tr->steps_done());
@@ -93,8 +94,7 @@ void run_train(const TrainArgs& a) {
                  (long long)tr->steps_done());
   } else {
     std::filesystem::create_directories(tc.out);
-    tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train),
-                                   std::move(val));
+    tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train));
     write_file_atomic(metrics, "");
   }
   std::fprintf(stderr,
@@ -139,7 +139,7 @@ void run_train(const TrainArgs& a) {
                      tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
       }
       if (tc.eval_every > 0 && (s.step % tc.eval_every == 0 || s.step == tc.steps)) {
-        double v = tr->validate();
+        double v = validation_nll(tr->model(), val, tc);
         if (std::isfinite(v)) {
           write_metric({{"step", s.step}, {"val_nll", v}, {"tokens", tr->tokens_seen()}});
           std::fprintf(stderr, "%sstep %lld  validation NLL bound %.4f nats/token\n",

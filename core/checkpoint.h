@@ -12,7 +12,7 @@
 
 #include "core/config.h"
 #include "core/model.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace bs {
 

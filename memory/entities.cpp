@@ -7,8 +7,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/sentences.h"
-#include "core/tokenizer.h"
+#include "text/sentences.h"
+#include "text/tokenizer.h"
 
 namespace bs {
 

@@ -6,17 +6,17 @@
 #include <regex>
 
 #include "core/fileio.h"
-#include "core/sentences.h"
-#include "core/tokenizer.h"
+#include "text/sentences.h"
+#include "text/tokenizer.h"
 #include "tests/testutil.h"
-#include "training/corpus_clean.h"
-#include "training/corpus_prepare.h"
-#include "training/corpus_sources.h"
+#include "corpus/clean.h"
+#include "corpus/prepare.h"
+#include "corpus/sources.h"
 
 namespace bs {
 namespace {
 
-const Document* find(const Corpus& c, const std::string& id) {
+const SourceDoc* find(const Corpus& c, const std::string& id) {
   for (const auto& d : c.docs)
     if (d.id == id) return &d;
   return nullptr;
@@ -28,10 +28,10 @@ TEST(SlowCorpus, StoriesByChapterAndBook) {
   for (const auto& d : c.docs) (d.id.rfind("austen/", 0) == 0 ? austen : kjv)++;
   EXPECT_EQ(austen, 269u);  // 50 + 61 + 48 + 55 + 31 + 24 chapters
   EXPECT_EQ(kjv, 66u);
-  const Document* pp = find(c, "austen/pride-and-prejudice/01");
+  const SourceDoc* pp = find(c, "austen/pride-and-prejudice/01");
   ASSERT_TRUE(pp);
   EXPECT_EQ(pp->text.rfind("It is a truth universally acknowledged, that a single man", 0), 0u);
-  const Document* gen = find(c, "kjv/01-genesis");
+  const SourceDoc* gen = find(c, "kjv/01-genesis");
   ASSERT_TRUE(gen);
   EXPECT_EQ(gen->text.rfind("In the beginning God created the heaven and the earth. And", 0), 0u);
   EXPECT_EQ(std::count(gen->text.begin(), gen->text.end(), '\n'), 49);  // 50 chapters
@@ -63,7 +63,7 @@ TEST(SlowCorpus, ReportsAreCleanEnglishProse) {
     bytes += d.text.size();
   }
   EXPECT_LT(backticks, bytes / 100000) << "reStructuredText roles left behind";
-  const Document* cs = find(c, "process/coding-style.rst");
+  const SourceDoc* cs = find(c, "process/coding-style.rst");
   ASSERT_TRUE(cs);
   EXPECT_EQ(cs->text.rfind("Linux kernel coding style\nThis is a short document", 0), 0u);
   EXPECT_EQ(cs->text.find("switch (suffix)"), std::string::npos) << "code block kept";

@@ -4,7 +4,7 @@
 
 #include "core/fileio.h"
 #include "core/model.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "tests/testutil.h"
 
 namespace {

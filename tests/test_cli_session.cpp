@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "memory/session_store.h"
 #include "tests/testutil.h"
 

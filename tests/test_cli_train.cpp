@@ -13,7 +13,7 @@
 
 #include "core/checkpoint.h"
 #include "core/fileio.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "tests/testutil.h"
 
 namespace {

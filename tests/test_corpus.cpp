@@ -10,10 +10,10 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "tests/testutil.h"
-#include "training/corpus_clean.h"
-#include "training/corpus_prepare.h"
-#include "training/corpus_shard.h"
-#include "training/corpus_sources.h"
+#include "corpus/clean.h"
+#include "corpus/prepare.h"
+#include "corpus/shard.h"
+#include "corpus/sources.h"
 
 namespace bs {
 namespace {
@@ -183,7 +183,7 @@ TEST(Sources, Jsonl) {
 // Split
 
 TEST(Split, DeterministicWithAtLeastOneValidationDoc) {
-  std::vector<Document> docs;
+  std::vector<SourceDoc> docs;
   for (int i = 0; i < 2000; ++i) docs.push_back({"doc" + std::to_string(i), "x"});
   std::vector<bool> a = split_documents(docs, 20);
   EXPECT_EQ(a, split_documents(docs, 20));
@@ -192,7 +192,7 @@ TEST(Split, DeterministicWithAtLeastOneValidationDoc) {
   EXPECT_LT(n_val, 70u);
   for (size_t i = 0; i < docs.size(); ++i) EXPECT_EQ(a[i], is_validation_id(docs[i].id, 20));
 
-  std::vector<Document> two = {{"x", "a"}, {"y", "b"}};
+  std::vector<SourceDoc> two = {{"x", "a"}, {"y", "b"}};
   std::vector<bool> s = split_documents(two, 1);
   EXPECT_EQ(std::count(s.begin(), s.end(), true), 1);
   EXPECT_EQ(split_documents(two, 1), s);
@@ -200,7 +200,7 @@ TEST(Split, DeterministicWithAtLeastOneValidationDoc) {
   EXPECT_EQ(std::count(all.begin(), all.end(), true), 1);  // one stays in train
   std::vector<bool> none = split_documents(two, 0);
   EXPECT_EQ(std::count(none.begin(), none.end(), true), 0);
-  std::vector<Document> one = {{"x", "a"}};
+  std::vector<SourceDoc> one = {{"x", "a"}};
   EXPECT_EQ(split_documents(one, 20), std::vector<bool>{false});
 }
 

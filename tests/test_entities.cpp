@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "memory/entities.h"
 #include "tests/testutil.h"
 

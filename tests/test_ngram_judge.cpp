@@ -1,4 +1,4 @@
-// The Kneser–Ney judge (training/ngram_judge.h): probabilities computed by hand on a corpus of
+// The Kneser–Ney judge (eval/ngram_judge.h): probabilities computed by hand on a corpus of
 // two documents, distributions that sum to 1 over the vocabulary for seen and unseen contexts,
 // and the judge's point — a repeated phrase is no easier the second time.
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "training/ngram_judge.h"
+#include "eval/ngram_judge.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include "blocks/sampler.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "blocks/text_stream.h"
+#include "text/text_stream.h"
 #include "core/fileio.h"
 
 namespace {

@@ -8,8 +8,8 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/sentences.h"
-#include "core/tokenizer.h"
+#include "text/sentences.h"
+#include "text/tokenizer.h"
 #include "tests/testutil.h"
 
 namespace bs {

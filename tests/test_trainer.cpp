@@ -8,12 +8,12 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "tests/testutil.h"
 #include "training/adamw.h"
 #include "training/block_runner.h"
-#include "training/evaluate.h"
+#include "eval/evaluate.h"
 #include "training/trainer.h"
 
 namespace bs {
@@ -196,7 +196,7 @@ TEST(Trainer, TinyModelOverfitsATinyDocument) {
   cfg.train.weight_decay = 0.f;
   cfg.train.memory_dropout = 0.f, cfg.train.none_prob = 0.f, cfg.train.full_prob = 0.f;
   std::vector<DocBlocks> docs = {make_doc(20, cfg.model.block, 0, tok.vocab_size())};
-  Trainer tr(cfg, std::move(tok), docs, docs);
+  Trainer tr(cfg, std::move(tok), docs);
   double first = 0, last = 0;
   for (int s = 0; s < cfg.train.steps; ++s) {
     StepStats st = tr.step();
@@ -205,7 +205,7 @@ TEST(Trainer, TinyModelOverfitsATinyDocument) {
   }
   EXPECT_GT(first, 2.0);
   EXPECT_LT(last, 0.05) << "first " << first;
-  EXPECT_LT(tr.validate(), 0.05);
+  EXPECT_LT(validation_nll(tr.model(), docs, cfg.train), 0.05);
   set_num_threads(1);
 }
 
@@ -221,16 +221,16 @@ TEST(Trainer, ResumeIsBitIdentical) {
   std::vector<double> want;
   std::vector<float> want_params;
   {
-    Trainer a(cfg, tiny_tokenizer(), docs, docs);
+    Trainer a(cfg, tiny_tokenizer(), docs);
     for (int s = 0; s < 8; ++s) want.push_back(a.step().loss);
     want_params = a.model().params;
   }
   {
-    Trainer b(cfg, tiny_tokenizer(), docs, docs);
+    Trainer b(cfg, tiny_tokenizer(), docs);
     for (int s = 0; s < 4; ++s) ASSERT_EQ(b.step().loss, want[s]);
     b.save(dir.str("run"));
   }
-  auto c = Trainer::resume(dir.str("run/state.safetensors"), cfg, docs, docs);
+  auto c = Trainer::resume(dir.str("run/state.safetensors"), cfg, docs);
   EXPECT_EQ(c->steps_done(), 4);
   for (int s = 4; s < 8; ++s) EXPECT_EQ(c->step().loss, want[s]) << "step " << s;
   EXPECT_EQ(c->model().params, want_params);
@@ -245,13 +245,13 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAPlainCheckpoint) {
   Tokenizer tok = tiny_tokenizer();
   Config cfg = tiny_train_config(tok.vocab_size());
   std::vector<DocBlocks> docs = {make_doc(40, cfg.model.block, 0, tok.vocab_size())};
-  Trainer a(cfg, tiny_tokenizer(), docs, docs);
+  Trainer a(cfg, tiny_tokenizer(), docs);
   a.step();
   a.save(dir.str("run"));
   Config other = cfg;
   other.model.d = 64;
   try {
-    Trainer::resume(dir.str("run/state.safetensors"), other, docs, docs);
+    Trainer::resume(dir.str("run/state.safetensors"), other, docs);
     FAIL() << "resumed with another model";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[model] section differs"), std::string::npos) << e.what();
@@ -260,15 +260,15 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAPlainCheckpoint) {
   Config relaxed = cfg;
   relaxed.model.header_tokens = cfg.model.header_tokens + 4;
   relaxed.model.max_memory_blocks = cfg.model.max_memory_blocks - 1;
-  auto c = Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs);
+  auto c = Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs);
   EXPECT_EQ(c->steps_done(), 1);
   EXPECT_EQ(c->model().config().header_tokens, relaxed.model.header_tokens);  // the new values
   EXPECT_EQ(c->model().config().max_memory_blocks, relaxed.model.max_memory_blocks);
   EXPECT_EQ(c->model().params, a.model().params);
   relaxed.model.max_memory_blocks = cfg.train.burn_in + cfg.train.unroll;  // beyond training
-  EXPECT_THROW(Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs, docs), Error);
+  EXPECT_THROW(Trainer::resume(dir.str("run/state.safetensors"), relaxed, docs), Error);
   try {
-    Trainer::resume(dir.str("run/model.safetensors"), cfg, docs, docs);
+    Trainer::resume(dir.str("run/model.safetensors"), cfg, docs);
     FAIL() << "resumed from a model checkpoint";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("optimizer moments missing"), std::string::npos)
@@ -280,7 +280,7 @@ TEST(Trainer, NonFiniteLossStopsWithoutAnUpdate) {
   Tokenizer tok = tiny_tokenizer();
   Config cfg = tiny_train_config(tok.vocab_size());
   std::vector<DocBlocks> docs = {make_doc(40, cfg.model.block, 0, tok.vocab_size())};
-  Trainer a(cfg, tiny_tokenizer(), docs, docs);
+  Trainer a(cfg, tiny_tokenizer(), docs);
   a.step();
   a.model().params[a.model().find("final_norm.weight")->offset] = NAN;
   std::vector<float> before = a.model().params;

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <string>
 
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace bs::test {
 

@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "blocks/layout.h"
-#include "blocks/text_stream.h"
+#include "text/text_stream.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "memory/entities.h"
 #include "training/masking.h"
 

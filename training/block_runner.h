@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "core/model.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
-#include "training/corpus_shard.h"
+#include "corpus/shard.h"
 #include "training/packed_pass.h"
 
 namespace bs {

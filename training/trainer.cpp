@@ -9,8 +9,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "kernels/backward.h"
-#include "training/corpus_shard.h"
-#include "training/evaluate.h"
+#include "corpus/shard.h"
 #include "training/masking.h"
 
 namespace bs {
@@ -33,20 +32,18 @@ std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L, const Tokeni
   return out;
 }
 
-Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
-                 std::vector<DocBlocks> val)
-    : Trainer(cfg, std::move(tok), std::move(train), std::move(val), [&] {
+Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train)
+    : Trainer(cfg, std::move(tok), std::move(train), [&] {
         auto m = std::make_unique<Model>(cfg.model);
         m->init_random();
         return m;
       }()) {}
 
 Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
-                 std::vector<DocBlocks> val, std::unique_ptr<Model> model)
+                 std::unique_ptr<Model> model)
     : cfg_(cfg),
       tok_(std::move(tok)),
       train_(std::move(train)),
-      val_(std::move(val)),
       model_(std::move(model)),
       adam_(*model_),
       grads_(model_->num_params(), 0.f) {
@@ -65,7 +62,7 @@ Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg,
-                                         std::vector<DocBlocks> train, std::vector<DocBlocks> val) {
+                                         std::vector<DocBlocks> train) {
   Checkpoint ck = load_checkpoint(path);
   // Two model keys change no parameter: max_memory_blocks (within the trained range the
   // constructor checks) and header_tokens (H rows are token embeddings), so a run may continue
@@ -94,7 +91,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
   // Copied into the new buffer, not moved: the model's tensor views point into it.
   std::copy(ck.model->params.begin(), ck.model->params.end(), model->params.begin());
   std::unique_ptr<Trainer> t(new Trainer(cfg, std::move(*ck.tokenizer), std::move(train),
-                                         std::move(val), std::move(model)));
+                                         std::move(model)));
   t->adam_.m = std::move(m->second);
   t->adam_.v = std::move(v->second);
   t->adam_.t = std::stoll(need("train_adam_t"));
@@ -212,16 +209,6 @@ StepStats Trainer::step() {
   s.seconds = now() - t0;
   elapsed_ += s.seconds;
   return s;
-}
-
-double Trainer::validate() const {
-  if (val_.empty() || cfg_.train.eval_blocks <= 0) return NAN;
-  EvalOptions o;
-  o.samples = cfg_.train.eval_samples;
-  o.max_blocks = cfg_.train.eval_blocks;
-  o.mask_eps = cfg_.train.mask_eps;
-  o.full_context = cfg_.train.full_context;
-  return evaluate(*model_, val_, o).nll;
 }
 
 void Trainer::save(const std::string& dir) const {

@@ -23,7 +23,7 @@
 
 #include "core/config.h"
 #include "core/model.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 #include "training/adamw.h"
 #include "training/block_runner.h"
 
@@ -42,18 +42,14 @@ struct StepStats {
 class Trainer {
  public:
   // Fresh run: a new model initialised from cfg.model.init_seed.
-  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
-          std::vector<DocBlocks> val);
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train);
   // Continues from a state checkpoint (the model and optimizer state it holds).
   static std::unique_ptr<Trainer> resume(const std::string& state_path, const Config& cfg,
-                                         std::vector<DocBlocks> train, std::vector<DocBlocks> val);
+                                         std::vector<DocBlocks> train);
 
   // One optimizer step. Throws bs::Error when the loss or gradient is not finite (no update
   // is applied then).
   StepStats step();
-  // Validation NLL bound in summary mode over train.eval_blocks blocks (fixed seed).
-  double validate() const;
-
   void save(const std::string& dir) const;  // state.safetensors, then model.safetensors
 
   const Model& model() const { return *model_; }
@@ -66,7 +62,7 @@ class Trainer {
 
  private:
   Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
-          std::vector<DocBlocks> val, std::unique_ptr<Model> model);
+          std::unique_ptr<Model> model);
   struct Window {
     int doc, first, burn, count;  // burn: blocks before `first` summarised without gradient
   };
@@ -76,7 +72,7 @@ class Trainer {
 
   Config cfg_;
   Tokenizer tok_;
-  std::vector<DocBlocks> train_, val_;
+  std::vector<DocBlocks> train_;
   std::vector<int64_t> cum_blocks_;  // prefix sums of train block counts
   std::unique_ptr<Model> model_;
   AdamW adam_;

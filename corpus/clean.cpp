@@ -1,4 +1,4 @@
-#include "training/corpus_clean.h"
+#include "corpus/clean.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "training/evaluate.h"
+#include "eval/evaluate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -99,6 +99,16 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   r.ci95_mc = o.samples > 1 ? 1.96 * std::sqrt(mc_var) / double(est.size()) : NAN;
   r.per_block = std::move(est);
   return r;
+}
+
+double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc) {
+  if (val.empty() || tc.eval_blocks <= 0) return NAN;
+  EvalOptions o;
+  o.samples = tc.eval_samples;
+  o.max_blocks = tc.eval_blocks;
+  o.mask_eps = tc.mask_eps;
+  o.full_context = tc.full_context;
+  return evaluate(m, val, o).nll;
 }
 
 std::pair<double, double> paired_difference(const EvalResult& a, const EvalResult& b) {

@@ -11,7 +11,7 @@
 //   A       u16[n_tokens]        token ids (so vocabularies up to 65536 ids)
 //   A+2T    u8[0 or 2]           zero padding, so the next array starts at a multiple of 4
 //   B       u32[n_tokens]        sentence index of each token within its document, from 0,
-//                                non-decreasing inside a document (core/sentences.h)
+//                                non-decreasing inside a document (text/sentences.h)
 //   B+4T    u64                  xxh3-64 (bs::hash64) of every byte before it
 // where A = 24 + 8*(n_docs+1) and B = A + 2*n_tokens rounded up to a multiple of 4.
 // Documents hold text tokens only: no BOS/EOS, no padding (the trainer adds what it needs).

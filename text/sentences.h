@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace bs {
 

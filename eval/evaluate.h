@@ -57,4 +57,9 @@ using EvalProgress = std::function<void(int64_t blocks_done, int64_t blocks_tota
 EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const EvalOptions& o,
                     const EvalProgress& progress = {});
 
+// The trainer's periodic validation figure: the summary-mode NLL bound over train.eval_blocks
+// blocks of val with train.eval_samples rates each (fixed seed, so runs compare); NaN when val is
+// empty or train.eval_blocks is 0.
+double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc);
+
 }  // namespace bs

@@ -1,11 +1,11 @@
-#include "training/ngram_judge.h"
+#include "eval/ngram_judge.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace bs {
 

@@ -1,4 +1,4 @@
-#include "blocks/text_stream.h"
+#include "text/text_stream.h"
 
 #include "core/fileio.h"
 

@@ -1,4 +1,4 @@
-#include "training/corpus_prepare.h"
+#include "corpus/prepare.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,10 +10,10 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/sentences.h"
-#include "core/tokenizer.h"
+#include "text/sentences.h"
+#include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
-#include "training/corpus_shard.h"
+#include "corpus/shard.h"
 
 namespace bs {
 namespace fs = std::filesystem;
@@ -118,7 +118,7 @@ struct Encoded {
 };
 
 // Tokenizes and segments every document, on several threads (results do not depend on them).
-std::vector<Encoded> encode_all(const std::vector<Document>& docs, const Tokenizer& tok) {
+std::vector<Encoded> encode_all(const std::vector<SourceDoc>& docs, const Tokenizer& tok) {
   std::vector<Encoded> out(docs.size());
   const int threads = std::max(2, num_threads());
   std::vector<std::thread> pool;
@@ -230,7 +230,7 @@ bool is_validation_id(std::string_view id, int val_permille) {
   return int(hash64(id) % 1000) < val_permille;
 }
 
-std::vector<bool> split_documents(const std::vector<Document>& docs, int val_permille) {
+std::vector<bool> split_documents(const std::vector<SourceDoc>& docs, int val_permille) {
   std::vector<bool> val(docs.size());
   size_t n_val = 0;
   for (size_t i = 0; i < docs.size(); ++i)

@@ -10,7 +10,7 @@
 //   "reports"    the kernel's English documentation (linux-doc-6.1 .rst.gz), one document per
 //                file with >= 300 words after removing reStructuredText markup
 //
-// Document text layout: paragraphs separated by one "\n"; "\r\n" becomes "\n".
+// Text layout of a SourceDoc: paragraphs separated by one "\n"; "\r\n" becomes "\n".
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -20,7 +20,7 @@
 
 namespace bs {
 
-struct Document {
+struct SourceDoc {  // one document of a corpus source
   std::string id;    // unique within the corpus: relative path, "file.jsonl:12", "austen/emma/07"
   std::string text;  // valid UTF-8
 };
@@ -34,7 +34,7 @@ struct CorpusInput {
 struct Corpus {
   std::string source;       // as given: "stories", "reports", a folder or a .jsonl path
   std::string description;  // one line for the manifest and progress messages
-  std::vector<Document> docs;
+  std::vector<SourceDoc> docs;
   std::vector<CorpusInput> inputs;  // sorted by name
   size_t skipped = 0;               // inputs that gave no document (empty, too short)
 };
@@ -49,7 +49,7 @@ Corpus read_text_dir(const std::string& dir);
 // Empty lines are skipped. Ids: the "id" field when it is a string, else "<file name>:<line>".
 Corpus read_jsonl(const std::string& path);
 // Same from bytes already in memory (script output); origin names it in errors and ids.
-std::vector<Document> parse_jsonl(std::string_view data, const std::string& origin);
+std::vector<SourceDoc> parse_jsonl(std::string_view data, const std::string& origin);
 
 // Built-in sources. Throw bs::Error naming the missing tool or package with an install hint.
 inline constexpr const char* kLinuxDocRoot = "/usr/share/doc/linux-doc-6.1/Documentation";

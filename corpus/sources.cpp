@@ -1,4 +1,4 @@
-#include "training/corpus_sources.h"
+#include "corpus/sources.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "training/corpus_clean.h"
+#include "corpus/clean.h"
 
 namespace bs {
 namespace fs = std::filesystem;
@@ -152,8 +152,8 @@ Corpus read_text_dir(const std::string& dir) {
   return c;
 }
 
-std::vector<Document> parse_jsonl(std::string_view data, const std::string& origin) {
-  std::vector<Document> docs;
+std::vector<SourceDoc> parse_jsonl(std::string_view data, const std::string& origin) {
+  std::vector<SourceDoc> docs;
   std::string base = fs::path(origin).filename().string();
   size_t pos = 0, line_no = 0;
   while (pos < data.size()) {
@@ -235,7 +235,7 @@ Corpus read_stories(const ProgressFn& progress) {
     if (!fs::exists(dir + "/" + p.script, ec)) throw Error(dir + "/" + p.script, "script missing");
     std::string out = run_command(p.cmd, name);
     c.inputs.push_back({name + " output", hash64(out)});
-    std::vector<Document> docs = parse_jsonl(out, name + " output");
+    std::vector<SourceDoc> docs = parse_jsonl(out, name + " output");
     if (docs.empty()) throw Error(name, "produced no documents");
     if (progress) progress(name + ": " + std::to_string(docs.size()) + " documents");
     for (auto& d : docs) c.docs.push_back(std::move(d));

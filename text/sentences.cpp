@@ -1,4 +1,4 @@
-#include "core/sentences.h"
+#include "text/sentences.h"
 
 #include <unicode/brkiter.h>
 #include <unicode/filteredbrk.h>

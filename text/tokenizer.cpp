@@ -1,4 +1,4 @@
-#include "core/tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>

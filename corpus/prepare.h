@@ -3,7 +3,7 @@
 //
 // Output folder (docs/DATA.md describes each file):
 //   tokenizer.model  trained on the train split (or a copy of --tokenizer)
-//   train.bin        token shard of the train split (training/corpus_shard.h)
+//   train.bin        token shard of the train split (corpus/shard.h)
 //   val.bin          token shard of the validation split
 //   manifest.json    what the files were made from; written last, so it names a complete set
 //   docs.jsonl       optional (--docs): the cleaned documents with their split, for inspection
@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/tokenizer.h"
-#include "training/corpus_shard.h"
-#include "training/corpus_sources.h"
+#include "text/tokenizer.h"
+#include "corpus/shard.h"
+#include "corpus/sources.h"
 
 namespace bs {
 
@@ -67,6 +67,6 @@ PreparedCorpus open_prepared_corpus(const std::string& dir);
 // and at least two documents, split_documents() moves the lowest-hash document to validation if
 // none landed there (and the highest back to train if all did).
 bool is_validation_id(std::string_view id, int val_permille);
-std::vector<bool> split_documents(const std::vector<Document>& docs, int val_permille);
+std::vector<bool> split_documents(const std::vector<SourceDoc>& docs, int val_permille);
 
 }  // namespace bs

@@ -1,4 +1,4 @@
-#include "memory/summary_memory.h"
+#include "blocks/summary_memory.h"
 
 #include "core/error.h"
 

@@ -1,4 +1,4 @@
-#include "training/corpus_shard.h"
+#include "corpus/shard.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
