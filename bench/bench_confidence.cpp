@@ -27,6 +27,8 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/forward.h"
+#include <CLI/CLI.hpp>
+
 #include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "corpus/prepare.h"
@@ -44,36 +46,20 @@ struct Tally {
   double n = 0, pmax = 0, above5 = 0, above9 = 0, right = 0, right5 = 0, right9 = 0, nll = 0;
 };
 
-bool parse(int argc, char** argv, Args& a) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const char *k = argv[i], *v = argv[i + 1];
-    if (!std::strcmp(k, "--model"))
-      a.model = v;
-    else if (!std::strcmp(k, "--data"))
-      a.data = v;
-    else if (!std::strcmp(k, "--blocks"))
-      a.blocks = std::atoi(v);
-    else if (!std::strcmp(k, "--threads"))
-      a.threads = std::atoi(v);
-    else if (!std::strcmp(k, "--decode-blocks"))
-      a.decode_blocks = std::atoi(v);
-    else
-      return false;
-  }
-  return argc % 2 == 1 && !a.model.empty() && !a.data.empty() && a.blocks > 0 && a.threads > 0 &&
-         a.decode_blocks >= 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  if (!parse(argc, argv, a)) {
-    std::fprintf(stderr,
-                 "usage: bench_confidence --model CKPT --data DIR [--blocks N] [--threads N] "
-                 "[--decode-blocks N]\n");
-    return 2;
-  }
+  CLI::App app{"How often the model is confident, and how right it is then"};
+  app.add_option("--model", a.model, "Checkpoint (.safetensors)")->required();
+  app.add_option("--data", a.data, "Prepared corpus (its validation split is read)")->required();
+  app.add_option("--blocks", a.blocks, "Validation blocks")->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  app.add_option("--threads", a.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--decode-blocks", a.decode_blocks, "Blocks decoded with the true text filled in")
+      ->check(CLI::Range(0, 1 << 24))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   try {
     bs::set_num_threads(a.threads);
     bs::Checkpoint ck = bs::load_checkpoint(a.model);
@@ -82,7 +68,7 @@ int main(int argc, char** argv) {
     bs::PreparedCorpus corpus = bs::open_prepared_corpus(a.data);
     if (corpus.tokenizer.hash() != ck.tokenizer->hash())
       throw bs::Error(a.data, "its tokenizer differs from the model's");
-    auto docs = bs::load_blocks(corpus.val, c.block, ck.tokenizer.get(), 0);
+    auto docs = bs::load_blocks(corpus.val, c.block, *ck.tokenizer, 0);
     const int L = c.block, V = c.vocab, W = c.window;
     const std::vector<float> rates = {1.f / float(L), 0.25f, 0.5f, 0.75f, 1.f};
     std::vector<Tally> tally(rates.size());

@@ -62,7 +62,7 @@ Result run(const bs::Model& m, const bs::SeqSpec& spec, int repeats, int tokens_
 
 int main(int argc, char** argv) {
   bs::bench::BenchArgs args{15};
-  if (!bs::bench::parse_bench_args(argc, argv, "bench_forward", args)) return 2;
+  if (const int rc = bs::bench::parse_bench_args(argc, argv, "bench_forward", args); rc >= 0) return rc;
   const int repeats = args.repeats;
   const std::vector<int>& threads = args.threads;
   std::mt19937 rng(1);

@@ -23,6 +23,7 @@
 //       [--data data/stories] [--repeats 3] [--threads 2] [--blocks 32] [--full-blocks 200]
 //       [--no-rss]
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -62,7 +63,7 @@ Run generate(const bs::Model& m, const bs::Tokenizer& tok, const bs::GenOptions&
   opt.sampler.allow_eos = false;  // every variant writes all its blocks
   bs::Generator g(m, tok, opt);
   auto d = g.start({});
-  bs::BlockOutput out;
+  bs::Block out;
   double seconds = 0;
   long steps = 0;
   int made = 0;
@@ -81,17 +82,9 @@ Run generate(const bs::Model& m, const bs::Tokenizer& tok, const bs::GenOptions&
 
 // NLL bound of a generated document under the model (summary mode).
 double self_nll(const bs::Model& m, const bs::Tokenizer& tok, const std::vector<int>& tokens) {
-  const int L = m.config().block;
-  bs::DocBlocks d;
-  d.L = L;
-  d.tokens = tokens;
-  for (size_t b = 0; b * L < tokens.size(); ++b) {
-    auto s = bs::block_sentences(tok, std::span<const int>(tokens.data() + b * L, size_t(L)));
-    d.sentence.insert(d.sentence.end(), s.begin(), s.end());
-  }
   bs::EvalOptions o;
   o.samples = 16;
-  return bs::evaluate(m, {d}, o).nll;
+  return bs::evaluate(m, {bs::doc_blocks(tokens, m.config().block, tok)}, o).nll;
 }
 
 // The generated text tokens: no <s>, nothing from the first </s> on.
@@ -161,48 +154,31 @@ double child_rss(const char* self, const Args& a, const char* mode, int blocks) 
   return mib;
 }
 
-bool parse(int argc, char** argv, Args& a) {
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* k = argv[i];
-    const char* v = nullptr;
-    if (!std::strcmp(k, "--no-rss")) {
-      a.rss = false;
-      continue;
-    }
-    if (!(v = next())) return false;
-    if (!std::strcmp(k, "--model"))
-      a.model = v;
-    else if (!std::strcmp(k, "--data"))
-      a.data = v;
-    else if (!std::strcmp(k, "--repeats"))
-      a.repeats = std::atoi(v);
-    else if (!std::strcmp(k, "--threads"))
-      a.threads = std::atoi(v);
-    else if (!std::strcmp(k, "--blocks"))
-      a.blocks = std::atoi(v);
-    else if (!std::strcmp(k, "--full-blocks"))
-      a.full_blocks = std::atoi(v);
-    else if (!std::strcmp(k, "--child")) {
-      a.child_mode = v;
-      if (!(v = next())) return false;
-      a.child_blocks = std::atoi(v);
-    } else
-      return false;
-  }
-  return !a.model.empty() && a.repeats >= 1 && a.threads >= 1 && a.blocks >= 1 &&
-         a.full_blocks >= 1;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  if (!parse(argc, argv, a)) {
-    std::fprintf(stderr,
-                 "usage: bench_generate --model CKPT [--data DIR] [--repeats N] [--threads N] "
-                 "[--blocks N] [--full-blocks N] [--no-rss]\n");
-    return 2;
+  CLI::App app{"Generation speed next to quality, per decoding variant"};
+  app.add_option("--model", a.model, "Checkpoint (.safetensors)")->required();
+  app.add_option("--data", a.data, "Prepared corpus: the judge and real text's figures");
+  app.add_option("--repeats", a.repeats, "Runs per variant (the median is reported)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--threads", a.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--blocks", a.blocks, "Blocks per run")->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--full-blocks", a.full_blocks, "Blocks of the full-context peak-RSS run")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_flag("!--no-rss", a.rss, "Skip the peak-RSS runs");
+  std::vector<std::string> child;
+  app.add_option("--child", child, "internal: MODE BLOCKS, report one run's peak RSS")
+      ->expected(2)
+      ->group("");
+  CLI11_PARSE(app, argc, argv);
+  if (!child.empty()) {
+    a.child_mode = child[0];
+    a.child_blocks = std::atoi(child[1].c_str());
   }
   try {
     bs::set_num_threads(a.threads);
@@ -211,7 +187,7 @@ int main(int argc, char** argv) {
     const int L = m.config().block;
     if (!a.child_mode.empty()) {  // one RSS measurement
       bs::GenOptions o;
-      o.memory = bs::parse_gen_memory(a.child_mode);
+      o.memory = bs::parse_context_mode(a.child_mode);
       o.steps = 2;  // RSS does not depend on the step count; keeps the full mode affordable
       generate(m, *ck.tokenizer, o, a.child_blocks);
       // VmHWM, not getrusage: ru_maxrss survives exec and would report the parent's peak.

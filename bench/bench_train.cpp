@@ -58,7 +58,7 @@ double plain_forward_flops(const bs::ModelConfig& c, int T) {
 int main(int argc, char** argv) {
   bs::bench::BenchArgs args{5};
   if (!std::getenv("BS_DEFAULT_MALLOC")) bs::keep_freed_memory();  // as `train` does
-  if (!bs::bench::parse_bench_args(argc, argv, "bench_train", args)) return 2;
+  if (const int rc = bs::bench::parse_bench_args(argc, argv, "bench_train", args); rc >= 0) return rc;
   const int repeats = args.repeats;
   const std::vector<int>& threads = args.threads;
   std::mt19937 rng(1);
@@ -86,16 +86,22 @@ int main(int argc, char** argv) {
   }
   const double step_flops = 3.0 * 8 * plain_forward_flops(c512, 512);
 
-  // blockstep: synthetic documents of 40 blocks.
+  // blockstep: synthetic documents of 40 blocks (random ids of the 4096-token vocabulary, a
+  // sentence every 20 tokens: the bench tokenizer below cannot read them, so the blocks are laid
+  // out here rather than by cut_blocks).
   bs::Config cfg;  // defaults = story-small model; batch 8, unroll 4
   cfg.train.burn_in = 4;
   cfg.train.steps = 1000000;
   std::vector<bs::DocBlocks> docs;
   for (int d = 0; d < 16; ++d) {
-    std::vector<uint16_t> t(40 * 64 - 2);
-    std::vector<uint32_t> s(t.size());
-    for (size_t i = 0; i < t.size(); ++i) t[i] = uint16_t(tok(rng)), s[i] = uint32_t(i / 20);
-    docs.push_back(bs::cut_blocks({t, s}, 64));
+    bs::DocBlocks b;
+    b.L = 64;
+    b.tokens.resize(40 * 64);
+    b.sentence.resize(b.tokens.size());
+    for (size_t i = 0; i < b.tokens.size(); ++i)
+      b.tokens[i] = tok(rng), b.sentence[i] = int(i % 64) / 20;
+    b.tokens.front() = bs::Tokenizer::kBos, b.tokens.back() = bs::Tokenizer::kEos;
+    docs.push_back(std::move(b));
   }
   std::vector<std::string> tdocs = {"a tiny tokenizer only for the trainer's bookkeeping"};
   for (int i = 0; i < 200; ++i)

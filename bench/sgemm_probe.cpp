@@ -1,5 +1,7 @@
 #include "bench/sgemm_probe.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cblas.h>
 #include <immintrin.h>
 
@@ -8,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -67,25 +68,22 @@ bool have_avx512() {
 
 const char* fma_probe_width() { return have_avx512() ? "512-bit" : "256-bit"; }
 
-bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a) {
-  bool ok = true;
-  for (int i = 1; i < argc && ok; ++i) {
-    if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) {
-      a.repeats = std::atoi(argv[++i]);
-      ok = a.repeats >= 1;
-    } else if (!std::strcmp(argv[i], "--threads-list") && i + 1 < argc) {
-      a.threads.clear();
-      for (char* p = std::strtok(argv[++i], ","); p; p = std::strtok(nullptr, ",")) {
-        a.threads.push_back(std::atoi(p));
-        ok = ok && a.threads.back() >= 1;
-      }
-      ok = ok && !a.threads.empty();
-    } else {
-      ok = false;
-    }
+int parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a) {
+  CLI::App app{std::string(name) + ": throughput beside a same-run sgemm and FMA probe"};
+  app.add_option("--repeats", a.repeats, "Timed repeats (the median is reported)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--threads-list", a.threads, "Thread counts to run, e.g. 1,2")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
-  if (!ok) std::fprintf(stderr, "usage: %s [--repeats N] [--threads-list 1,2]\n", name);
-  return ok;
+  return -1;
 }
 
 double sgemm_gflops(int threads, int M, int N, int K, double seconds) {

@@ -11,9 +11,9 @@ struct BenchArgs {
   int repeats;
   std::vector<int> threads = {1, 2};
 };
-// Parses argv into a (whose fields hold the defaults); prints the usage of `name` and returns
-// false on anything else, or on a repeat count or thread count below 1.
-bool parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a);
+// Parses argv into a (whose fields hold the defaults) with CLI11. Returns -1 to go on, or the exit
+// code for main: 0 after --help, 2 after a usage error (CLI11 printed it).
+int parse_bench_args(int argc, char** argv, const char* name, BenchArgs& a);
 
 // GFLOP/s (2·M·N·K per call) of cblas_sgemm C(M,N) = A(M,K)·B(K,N) with `threads` OpenBLAS
 // threads, median over repeated calls filling at least `seconds`. Leaves OpenBLAS at 1 thread.

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 #include "blocks/layout.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 #include "text/sentences.h"
+
 
 namespace bs {
 
@@ -16,29 +19,22 @@ constexpr std::string_view kMaskText = "<mask>";
 
 }  // namespace
 
-// Token bytes give each token's byte range, ICU gives the sentences. Text that is not valid UTF-8
-// on its own (a character split across blocks by byte pieces) falls back to one sentence.
-std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x) {
-  std::string text;
-  std::vector<TokenSpan> spans(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    spans[i].begin = uint32_t(text.size());
-    text += tok.token_bytes(x[i]);
-    spans[i].end = uint32_t(text.size());
-  }
-  std::vector<int> out(x.size(), 0);
-  if (!valid_utf8(text)) return out;
-  std::vector<uint32_t> s = token_sentence_indices(spans, sentence_spans(text, "block text"));
-  for (size_t i = 0; i < x.size(); ++i) out[i] = int(s[i]);
-  return out;
-}
-
-GenMemory parse_gen_memory(const std::string& s) {
-  if (s == "summary") return GenMemory::summary;
-  if (s == "window") return GenMemory::window;
-  if (s == "none") return GenMemory::none;
-  if (s == "full") return GenMemory::full;
-  throw Error("memory mode '" + s + "'", "unknown (expected summary, window, none or full)");
+GenOptions options_from_config(const GenerateConfig& g, ContextMode memory) {
+  GenOptions o;
+  o.steps = g.steps;
+  o.seed = g.seed;
+  while (o.seed == 0) o.seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  o.memory = memory;
+  SamplerOptions& s = o.sampler;
+  s.strategy = parse_strategy(g.strategy);
+  s.threshold = g.threshold;
+  s.temperature = g.temperature;
+  s.top_k = g.top_k;
+  s.top_p = g.top_p;
+  s.repeat_penalty = g.repeat_penalty;
+  s.repeat_last_n = g.repeat_last_n;
+  validate(s);
+  return o;
 }
 
 Generator::Generator(const Model& m, const Tokenizer& tok, GenOptions o)
@@ -71,7 +67,7 @@ std::vector<int> Generator::encode_template(std::string_view text, const std::st
 
 std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
   const ModelConfig& c = m_.config();
-  std::unique_ptr<Document> d(new Document(m_, c.block));
+  std::unique_ptr<Document> d(new Document(m_, ops()));
   d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   d->queue_.push_back(Tokenizer::kBos);
@@ -83,14 +79,6 @@ std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
   return d;
 }
 
-std::vector<float> Document::last_summary() {
-  if (!mem_ || mem_->blocks() == 0 || committed_.empty()) return {};
-  const size_t n = size_t(mem_->rows()), per = n / size_t(mem_->blocks());
-  const size_t C = size_t(C_);
-  const float* p = mem_->data() + (n - per) * C;
-  return std::vector<float>(p, p + per * C);
-}
-
 std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
                                              const std::vector<std::vector<float>>& summaries,
                                              std::span<const int> start_queue, std::string pending,
@@ -100,7 +88,7 @@ std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
   BS_CHECK(committed.size() % L == 0, "session", "committed tokens are not whole blocks");
   BS_CHECK(start_queue.empty() || start_queue[0] == Tokenizer::kBos, "session",
            "the saved queue does not start with <s>");
-  std::unique_ptr<Document> d(new Document(m_, c.block));
+  std::unique_ptr<Document> d(new Document(m_, ops()));
   d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   for (const auto& s : summaries) {
@@ -132,9 +120,24 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
   spec.select_outputs = true;  // logits for the open positions only
   std::vector<float> scratch;
   std::vector<Candidate> cands;
+  // The repetition penalty's recent text: the last repeat_last_n committed tokens and the block's
+  // known tokens, marked per id (V). Ids below kNumReserved never count.
+  const bool penalise = o_.sampler.repeat_penalty != 1.f;
+  std::vector<uint8_t> recent;
+  auto mark_recent = [&] {
+    recent.assign(size_t(V), 0);
+    const std::vector<int>& done = d.committed_;
+    const size_t n = std::min(done.size(), size_t(o_.sampler.repeat_last_n));
+    for (size_t i = done.size() - n; i < done.size(); ++i)
+      if (done[i] >= Tokenizer::kNumReserved) recent[size_t(done[i])] = 1;
+    for (int t : x)
+      if (t >= Tokenizer::kNumReserved) recent[size_t(t)] = 1;
+  };
+  const int n_open = int(open.size());
   int step = 0;
   for (; step < o_.steps && !open.empty(); ++step) {
     spec.outputs = open;
+    if (penalise) mark_recent();
     if (step == 0 || !o_.prefix_cache) {
       d.fc_.clear_cache();
       d.fc_.forward(spec, 0);
@@ -144,7 +147,7 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
     const float* logits = d.fc_.logits().data();  // (open, V)
     cands.resize(open.size());
     for (size_t j = 0; j < open.size(); ++j)
-      cands[j] = draw_candidate(logits + j * V, V, o_.sampler, rng, scratch);
+      cands[j] = draw_candidate(logits + j * V, V, o_.sampler, rng, scratch, recent);
     std::vector<int> pick = choose_unmask(cands, o_.steps - step, o_.sampler);
     std::vector<bool> taken(open.size(), false);
     int eos_at = int(x.size());
@@ -165,13 +168,13 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
     }
     open.swap(still);
     for (int i = 0; i < int(x.size()); ++i) spec.tokens[P + i] = x[i];
-    if (cb && !cb(StepInfo{block, step + 1, o_.steps, int(open.size())})) return -1;
+    if (cb && !cb(StepInfo{block, step + 1, o_.steps, n_open, int(open.size())})) return -1;
   }
   BS_CHECK(open.empty(), "generator", "positions left open after the last step");
   return step;
 }
 
-bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb) const {
+bool Generator::next_block(Document& d, Block& out, const StepCallback& cb) const {
   if (d.ended_) return false;
   const auto t0 = std::chrono::steady_clock::now();
   const ModelConfig& c = m_.config();
@@ -183,42 +186,49 @@ bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb
   // Context from earlier blocks, by memory mode.
   BlockContext ctx;
   const std::vector<int>& done = d.committed_;
-  if (!done.empty() && o_.memory != GenMemory::none) {
+  if (!done.empty() && o_.memory != ContextMode::none) {
     size_t w = size_t(c.window);
-    if (o_.memory == GenMemory::full) {
+    if (o_.memory == ContextMode::full) {
       w = o_.full_context > 0 ? size_t(o_.full_context) : done.size();
       ctx.long_window = true;
     }
     w = std::min(w, done.size());
     ctx.window = std::span<const int>(done.data() + done.size() - w, w);
   }
-  if (o_.memory == GenMemory::summary && d.mem_->rows() > 0) {
+  if (o_.memory == ContextMode::summary && d.mem_->rows() > 0) {
     ctx.mem = d.mem_->data();
     ctx.mem_rows = d.mem_->rows();
   }
-  if (o_.memory == GenMemory::summary) ctx.header = d.header_;  // dropped with the memory, as
+  if (o_.memory == ContextMode::summary) ctx.header = d.header_;  // dropped with the memory, as
   ctx.block = x;                                                // memory dropout trains it
 
-  out = BlockOutput{};
+  // Positions past the token limit hold </s> from the start: the block is written knowing that
+  // the document ends there (a template's end, a token budget), as training documents end.
+  int64_t room = int64_t(L);  // positions of this block within the limit
+  if (d.limit_ > 0) {
+    room = std::clamp<int64_t>(d.limit_ + 1 - int64_t(done.size()), 0, L);  // +1: <s> uncounted
+    for (int64_t i = room; i < L; ++i)
+      if (x[size_t(i)] == Tokenizer::kMask) x[size_t(i)] = Tokenizer::kEos;
+  }
+  out = Block{};
   out.index = b;
   for (int t : x) out.generated += t == Tokenizer::kMask;
   if (out.generated > 0) {
     out.steps = denoise(d, ctx, x, b, cb);
     if (out.steps < 0) return false;  // aborted: nothing committed
   }
-  // End of document: the first </s>, or the token limit; the rest of the block is </s> padding,
-  // as in training.
-  auto eos = std::find(x.begin(), x.end(), Tokenizer::kEos);
-  if (d.limit_ > 0) {
-    const int64_t room = d.limit_ + 1 - int64_t(done.size());  // +1: <s> is not counted
-    if (room < int64_t(eos - x.begin())) eos = x.begin() + std::max<int64_t>(room, 0);
-  }
-  out.end = eos != x.end();
+  // End of document: the first </s>, or the token limit (reached in this block, also when it
+  // falls on the block's last position); the rest of the block is </s> padding, as in training.
+  auto eos = std::find(x.begin(), x.begin() + room, Tokenizer::kEos);
+  out.end = eos != x.end() || (d.limit_ > 0 && d.limit_ + 1 - int64_t(done.size()) <= L);
   std::fill(eos, x.end(), Tokenizer::kEos);
 
   // Commit: the clean pass gives the block's summary (only the summary mode keeps it).
-  if (o_.memory == GenMemory::summary) {
-    std::vector<int> sent = block_sentences(tok_, x);
+  if (o_.memory == ContextMode::summary) {
+    const std::span<const int> prev =
+        done.size() >= size_t(L) ? std::span<const int>(done.data() + done.size() - L, size_t(L))
+                                 : std::span<const int>();
+    std::vector<int> sent = block_sentence_indices(tok_, prev, x);
     ctx.block = x;
     ctx.sentence = sent;
     ctx.slots = true;
@@ -232,6 +242,7 @@ bool Generator::next_block(Document& d, BlockOutput& out, const StepCallback& cb
       d.fc_.forward(spec, 0);
     }
     d.mem_->push(d.fc_.summary());
+    out.summary = d.fc_.summary();
   }
   d.committed_.insert(d.committed_.end(), x.begin(), x.end());
   d.queue_.erase(d.queue_.begin(), d.queue_.begin() + from_queue);

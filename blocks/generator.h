@@ -6,6 +6,8 @@
 //               cache, the block in progress. Block b's randomness comes from (seed, b) only, so a
 //               document continued from its committed state writes the same text.
 //   Sampler   — blocks/sampler.h: candidates and the unmasking strategy.
+// A Session (session/session.h) adds the entity/timeline header, the session store and resume
+// on top; front ends use that.
 //
 // A new block's context is [M | H | W | X] (docs/MODEL.md §3): M the memory vectors of the newest
 // S_max committed blocks, H the header (empty until the session store provides one), W the last
@@ -31,24 +33,27 @@
 
 namespace bs {
 
-// Context from earlier blocks. summary is the design; the others are references for comparison.
-enum class GenMemory { summary, window, none, full };
-GenMemory parse_gen_memory(const std::string& s);  // throws bs::Error for an unknown name
-
 struct GenOptions {
   SamplerOptions sampler;
-  int steps = 16;  // T, denoising steps per block at most
+  int steps = 16;  // denoising steps per block at most
   uint64_t seed = 1;
   bool prefix_cache = true;  // false: recompute the whole context at every step (naive)
-  GenMemory memory = GenMemory::summary;
-  int full_context = 0;  // GenMemory::full: earlier raw tokens kept (0 = all of them)
+  ContextMode memory = ContextMode::summary;
+  int full_context = 0;  // ContextMode::full: earlier raw tokens kept (0 = all of them)
   // Products with weights packed once (core/forward.h PackedWeights; a copy of the weights in
   // memory) instead of per-call BLAS, which re-packs them at every step. false: for comparison.
   bool packed_weights = true;
+  // The ops every pass runs on (null: kernels::cpu_ops()). Not a setting a session stores: any
+  // backend writes the same document to float rounding.
+  const kernels::Ops* ops = nullptr;
 };
 
-// One committed block, as it streams out.
-struct BlockOutput {
+// The options of a config's [generate] section (validated), with the memory mode given; a seed
+// of 0 draws a new random seed (never 0), which the caller should show so the run can be repeated.
+GenOptions options_from_config(const GenerateConfig& g, ContextMode memory = ContextMode::summary);
+
+// One committed block: what streams out, what a session stores, what resume reads back.
+struct Block {
   int index = 0;            // block number in the document (0 holds <s>)
   std::vector<int> tokens;  // (L) the committed block; </s> padding after the end of document
   std::string text;         // UTF-8 text this block adds to the document (may be empty)
@@ -56,20 +61,19 @@ struct BlockOutput {
   int steps = 0;            // denoising steps used
   double seconds = 0;       // wall time of the block, commit included
   bool end = false;         // the document ended in this block (</s>)
+  std::vector<float> summary;  // (K·C) its memory vectors; empty unless the memory mode is summary
 };
 
 // Observes every denoising step; returning false aborts the block in progress (nothing of it is
 // committed). Called on the generating thread.
 struct StepInfo {
-  int block = 0, step = 0, steps_max = 0, masked_left = 0;
+  int block = 0, step = 0, steps_max = 0;
+  int open = 0;         // positions open when the block began
+  int masked_left = 0;  // positions still open after this step
 };
 using StepCallback = std::function<bool(const StepInfo&)>;
 
 class Generator;
-
-// Sentence index per block token (docs/MODEL.md §3) from the block's own text, as the commit pass
-// uses it; all 0 when the block's bytes are not valid UTF-8 on their own.
-std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x);
 
 class Document {
  public:
@@ -79,33 +83,29 @@ class Document {
   const std::vector<int>& tokens() const { return committed_; }
   // Tokens still queued from the prompt/template (fixed ones and mask ids), not yet committed.
   size_t queued() const { return queue_.size(); }
-  // Ends the document after n tokens (<s> not counted; 0 = no limit): positions past the limit
-  // are still written (the sampler is not told) but committed as </s> padding and not output.
+  // Ends the document after n tokens (<s> not counted; 0 = no limit): the block that reaches the
+  // limit is written with </s> fixed at the positions past it (the model is told the document
+  // ends there) and is the last block, also when the limit falls on its last position.
   void set_token_limit(int64_t n) { limit_ = n; }
   // The header H of the next block (at most model.header_tokens; the session's entity/timeline
   // store renders it). Empty by default.
   void set_header(std::vector<int> h) { header_ = std::move(h); }
   // UTF-8 bytes of the text not yet returned (a character cut by the block boundary).
   const std::string& pending_text() const { return text_.pending(); }
-  // Memory vectors (K·C) of the newest committed block; empty when the memory mode keeps none.
-  std::vector<float> last_summary();
   // Model FLOPs of every forward pass of this document so far (ForwardContext::flops).
   double flops() const { return fc_.flops(); }
 
  private:
   friend class Generator;
 
-  // Sentence index per block token (docs/MODEL.md §3) from the block's own text, as the commit pass
-  // uses it; all 0 when the block's bytes are not valid UTF-8 on their own.
-  std::vector<int> block_sentences(const Tokenizer& tok, std::span<const int> x);
-  Document(const Model& m, int L) : fc_(m, kernels::cpu_ops()), L_(L), C_(m.config().d) {}
+  Document(const Model& m, const kernels::Ops& ops) : fc_(m, ops), L_(m.config().block) {}
   ForwardContext fc_;
   std::unique_ptr<SummaryMemory> mem_;
   std::vector<int> committed_;
   std::vector<int> queue_;  // prompt/template tokens of blocks not yet committed (kMask = open)
   std::vector<int> header_;
   Utf8Stream text_;
-  int L_, C_;
+  int L_;
   int64_t limit_ = 0;
   bool ended_ = false;
 };
@@ -131,6 +131,7 @@ class Generator {
   // (whole blocks, <s> first), the summaries of its newest blocks (oldest first; the newest S_max
   // are kept), the full queue it was started with (<s> + prompt), the pending UTF-8 bytes and
   // whether it had ended. The blocks it writes next are those an uninterrupted run would write.
+  // Throws bs::Error("session", ...) for state that does not fit the model.
   std::unique_ptr<Document> restore(std::vector<int> committed,
                                     const std::vector<std::vector<float>>& summaries,
                                     std::span<const int> start_queue, std::string pending,
@@ -139,9 +140,10 @@ class Generator {
   // Writes and commits the next block: a queued prompt block (whole blocks without open positions
   // are committed directly) or a new block. Returns false with nothing committed when the
   // callback aborts or the document has ended.
-  bool next_block(Document& d, BlockOutput& out, const StepCallback& cb = {}) const;
+  bool next_block(Document& d, Block& out, const StepCallback& cb = {}) const;
 
  private:
+  const kernels::Ops& ops() const { return o_.ops ? *o_.ops : kernels::cpu_ops(); }
   // Fills the open positions of x (kMask) by denoising; returns the steps used, or -1 on abort.
   int denoise(Document& d, const BlockContext& ctx, std::vector<int>& x, int block,
               const StepCallback& cb) const;

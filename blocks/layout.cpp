@@ -6,6 +6,27 @@
 
 namespace bs {
 
+ContextMode parse_context_mode(const std::string& name) {
+  for (ContextMode m : {ContextMode::summary, ContextMode::window, ContextMode::none,
+                        ContextMode::full})
+    if (name == context_mode_name(m)) return m;
+  throw Error("memory mode '" + name + "'", "unknown (expected summary, window, none or full)");
+}
+
+const char* context_mode_name(ContextMode m) {
+  switch (m) {
+    case ContextMode::summary:
+      return "summary";
+    case ContextMode::window:
+      return "window";
+    case ContextMode::none:
+      return "none";
+    case ContextMode::full:
+      return "full";
+  }
+  return "?";
+}
+
 Segments block_segments(const ModelConfig& cfg, const BlockContext& ctx) {
   Segments s;
   s.mem = ctx.mem_rows;

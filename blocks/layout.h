@@ -12,11 +12,23 @@
 // beta_h * s/(S-1) on keys in X, s = the key's sentence index within the block.
 #pragma once
 #include <span>
+#include <string>
 
 #include "core/config.h"
 #include "core/forward.h"
 
 namespace bs {
+
+// What a block sees of the blocks before it — one list for generation, training and evaluation:
+//   summary  memory M of earlier block summaries (newest S_max blocks), header H and window W:
+//            the design
+//   window   only the window W (what memory dropout trains)
+//   none     nothing from earlier blocks
+//   full     up to a given number of raw earlier tokens, no memory: the upper reference
+enum class ContextMode { summary, window, none, full };
+// Throws bs::Error naming the word and the choices for an unknown name.
+ContextMode parse_context_mode(const std::string& name);
+const char* context_mode_name(ContextMode m);
 
 struct BlockContext {
   const float* mem = nullptr;     // (mem_rows, C) memory vectors, newest last

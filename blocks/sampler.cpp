@@ -40,19 +40,31 @@ void validate(const SamplerOptions& o) {
   if (o.top_k < 0) throw Error("top-k " + std::to_string(o.top_k), "must be >= 0 (0 = off)");
   if (!(o.top_p > 0.f && o.top_p <= 1.f))
     throw Error("top-p " + std::to_string(o.top_p), "must be in (0, 1]");
+  if (!(o.repeat_penalty >= 1.f && o.repeat_penalty <= 10.f))
+    throw Error("repeat penalty " + std::to_string(o.repeat_penalty),
+                "must be in [1, 10] (1 = off)");
+  if (o.repeat_last_n < 0)
+    throw Error("repeat-last-n " + std::to_string(o.repeat_last_n), "must be >= 0");
 }
 
 void candidate_distribution(const float* logits, int V, const SamplerOptions& o,
-                            std::vector<float>& q) {
+                            std::vector<float>& q, std::span<const uint8_t> recent) {
+  BS_CHECK(recent.empty() || int(recent.size()) == V, "sampler", "recent mask must have V entries");
   q.assign(size_t(V), 0.f);
   const double inv_t = o.temperature > 0.f ? 1.0 / o.temperature : 1.0;
+  const bool penalise = o.repeat_penalty != 1.f && !recent.empty();
+  auto z_of = [&](int v) {
+    double l = logits[v];
+    if (penalise && recent[v]) l = l > 0 ? l / o.repeat_penalty : l * o.repeat_penalty;
+    return l * inv_t;
+  };
   double mx = -std::numeric_limits<double>::infinity();
   for (int v = 0; v < V; ++v)
-    if (!excluded(v, o.allow_eos)) mx = std::max(mx, double(logits[v]) * inv_t);
+    if (!excluded(v, o.allow_eos)) mx = std::max(mx, z_of(v));
   double z = 0;
   for (int v = 0; v < V; ++v) {
     if (excluded(v, o.allow_eos)) continue;
-    const double e = std::exp(double(logits[v]) * inv_t - mx);
+    const double e = std::exp(z_of(v) - mx);
     q[v] = float(e);
     z += e;
   }
@@ -84,8 +96,8 @@ void candidate_distribution(const float* logits, int V, const SamplerOptions& o,
 }
 
 Candidate draw_candidate(const float* logits, int V, const SamplerOptions& o, std::mt19937_64& rng,
-                         std::vector<float>& q) {
-  candidate_distribution(logits, V, o, q);
+                         std::vector<float>& q, std::span<const uint8_t> recent) {
+  candidate_distribution(logits, V, o, q, recent);
   Candidate c;
   if (o.temperature > 0.f) {
     const double u = uniform01(rng);

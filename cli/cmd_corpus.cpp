@@ -55,14 +55,8 @@ void add_corpus_command(CLI::App& app) {
     for (const ShardReader* r : {&c.train, &c.val}) {
       size_t longest = 0;
       for (size_t i = 0; i < r->num_docs(); ++i) longest = std::max(longest, r->doc_tokens(i));
-      uint64_t sentences = 0;
-      for (size_t i = 0; i < r->num_docs(); ++i) {
-        ShardDoc d = r->doc(i);
-        if (!d.sentences.empty()) sentences += d.sentences.back() + 1;
-      }
-      std::printf("  %s: %zu docs, %llu tokens, %llu sentences, longest doc %zu tokens\n",
-                  r->path().c_str(), r->num_docs(), (unsigned long long)r->num_tokens(),
-                  (unsigned long long)sentences, longest);
+      std::printf("  %s: %zu docs, %llu tokens, longest doc %zu tokens\n", r->path().c_str(),
+                  r->num_docs(), (unsigned long long)r->num_tokens(), longest);
     }
   });
 }

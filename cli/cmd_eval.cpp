@@ -26,7 +26,7 @@ void run_eval(const EvalArgs& a) {
   // Each entry: a memory mode, and whether its passes get the header H. "summary-no-header" is
   // the summary mode without H, so one call can compare the two block by block.
   struct Mode {
-    MemMode mode;
+    ContextMode mode;
     bool headers;
     std::string name;
   };
@@ -37,9 +37,9 @@ void run_eval(const EvalArgs& a) {
     if (e == std::string::npos) e = list.size();
     const std::string m = list.substr(b, e - b);
     if (m == "summary-no-header")
-      modes.push_back({MemMode::summary, false, m});
+      modes.push_back({ContextMode::summary, false, m});
     else
-      modes.push_back({parse_mem_mode(m), !a.no_header, m});
+      modes.push_back({parse_context_mode(m), !a.no_header, m});
     b = e + 1;
   }
   Checkpoint ck = load_checkpoint(a.model);
@@ -50,11 +50,11 @@ void run_eval(const EvalArgs& a) {
   const ShardReader& shard = a.split == "train" ? corpus.train : corpus.val;
   if (shard.num_docs() == 0) throw Error(shard.path(), "split '" + a.split + "' has no documents");
   auto docs =
-      load_blocks(shard, ck.config.model.block, ck.tokenizer.get(), ck.config.model.header_tokens);
+      load_blocks(shard, ck.config.model.block, *ck.tokenizer, ck.config.model.header_tokens);
   const bool tty = stderr_is_tty();
   std::vector<EvalResult> results;
   for (const Mode& md : modes) {
-    const MemMode mode = md.mode;
+    const ContextMode mode = md.mode;
     EvalOptions o;
     o.mode = mode;
     o.samples = a.samples;

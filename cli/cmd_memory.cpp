@@ -7,7 +7,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/format.h"
+#include "memory/codec.h"
 #include "memory/session_store.h"
+#include "text/utf8.h"
 
 namespace bs::cli {
 namespace {
@@ -17,19 +20,13 @@ struct MemoryArgs {
   bool json = false;
 };
 
-nlohmann::json parse(const std::string& s, const std::string& origin) {
-  try {
-    return nlohmann::json::parse(s);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(origin, std::string("is corrupt: ") + e.what());
+nlohmann::json block_json(const Block& b, bool with_summary) {
+  nlohmann::json j = encode_block(b);
+  if (with_summary) {
+    nlohmann::json v = nlohmann::json::array();
+    for (float x : b.summary) v.push_back(decimal(x));
+    j["summary"] = v;
   }
-}
-
-nlohmann::json block_json(const BlockRecord& b, bool with_summary) {
-  nlohmann::json j = {
-      {"block", b.index}, {"text", b.text},       {"tokens", b.tokens}, {"generated", b.generated},
-      {"steps", b.steps}, {"seconds", b.seconds}, {"end", b.end}};
-  if (with_summary) j["summary"] = b.summary;
   return j;
 }
 
@@ -37,9 +34,7 @@ std::string one_line(std::string s, size_t max) {
   for (char& c : s)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
+  return s.substr(0, utf8_floor(s, max)) + "...";
 }
 
 void run_memory(const MemoryArgs& a) {
@@ -47,15 +42,14 @@ void run_memory(const MemoryArgs& a) {
   const SessionMeta& m = store->meta();
   const SessionState& st = store->state();
   std::vector<nlohmann::json> entities;
-  for (const auto& [id, rec] : store->entities())
-    entities.push_back(parse(rec, a.session + " entity " + std::to_string(id)));
+  for (const Entity& e : store->entities()) entities.push_back(encode_entity(e));
   auto timeline = [&] {
-    nlohmann::json all = nlohmann::json::array();
-    for (const auto& f : parse(m.facts, a.session + " facts")) all.push_back(f);
+    nlohmann::json all = encode_events(m.facts);
     for (int b = 0; b < st.blocks; ++b)
-      for (const auto& e : parse(store->timeline(b), a.session + " timeline")) all.push_back(e);
+      for (const Event& e : store->timeline(b)) all.push_back(encode_event(e));
     return all;
   };
+  const nlohmann::json settings = encode_settings(m.options, m.blocks);
 
   if (a.what == "entities") {
     if (a.json) {
@@ -89,7 +83,7 @@ void run_memory(const MemoryArgs& a) {
     }
   } else if (a.what == "blocks") {
     for (int b = 0; b < st.blocks; ++b) {
-      BlockRecord r = store->block(b);
+      Block r = store->block(b);
       if (a.json) {
         std::printf("%s\n", block_json(r, false).dump().c_str());
       } else {
@@ -105,7 +99,7 @@ void run_memory(const MemoryArgs& a) {
                         {"model_path", m.model_path},
                         {"model_hash", m.model_hash},
                         {"tokenizer_hash", m.tokenizer_hash},
-                        {"options", parse(m.options, a.session + " options")},
+                        {"settings", settings},
                         {"blocks", st.blocks},
                         {"ended", st.ended},
                         {"entities", entities.size()},
@@ -118,8 +112,8 @@ void run_memory(const MemoryArgs& a) {
     std::printf("session   %s (format %d)\nmodel     %s (hash %s, tokenizer %s)\n",
                 a.session.c_str(), m.format_version, m.model_path.c_str(), m.model_hash.c_str(),
                 m.tokenizer_hash.c_str());
-    std::printf("options   %s\nblocks    %d%s, %zu entities, %.1f KiB on disk\n\n%s\n",
-                m.options.c_str(), st.blocks, st.ended ? " (ended)" : "", entities.size(),
+    std::printf("settings  %s\nblocks    %d%s, %zu entities, %.1f KiB on disk\n\n%s\n",
+                settings.dump().c_str(), st.blocks, st.ended ? " (ended)" : "", entities.size(),
                 store->disk_bytes() / 1024.0, text.c_str());
   } else {  // export
     nlohmann::json blocks = nlohmann::json::array();
@@ -129,11 +123,14 @@ void run_memory(const MemoryArgs& a) {
                         {"model_path", m.model_path},
                         {"model_hash", m.model_hash},
                         {"tokenizer_hash", m.tokenizer_hash},
-                        {"config", m.config},
-                        {"options", parse(m.options, a.session + " options")},
+                        {"settings", settings},
                         {"prompt_tokens", m.queue},
                         {"token_limit", m.token_limit},
-                        {"state", {{"blocks", st.blocks}, {"ended", st.ended}}},
+                        {"state",
+                         {{"blocks", st.blocks},
+                          {"ended", st.ended},
+                          {"pending_bytes", st.pending.size()},
+                          {"recent_events", encode_events(st.recent)}}},
                         {"blocks", blocks},
                         {"entities", entities},
                         {"timeline", timeline()}};

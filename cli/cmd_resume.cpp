@@ -1,89 +1,56 @@
 // blockscribe resume — continues a generation session where it stopped: the committed blocks,
-// summary memory, entities and generation options come from the session, so the blocks it writes
-// are exactly those an uninterrupted run would have written (same seed: block b draws from
-// (seed, b)).
+// summary memory, entities and generation settings come from the session (Session::resume), so
+// the blocks it writes are exactly those an uninterrupted run would have written (same seed:
+// block b draws from (seed, b)).
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
-#include "cli/block_writer.h"
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/session_output.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "core/fileio.h"
+#include "session/session.h"
 
 namespace bs::cli {
 namespace {
 
 struct ResumeArgs {
   std::string session, model;
-  int blocks = -1;
+  int blocks = 0;
   bool json = false, force = false;
+  CLI::Option* blocks_opt = nullptr;
 };
 
 void run_resume(const ResumeArgs& a) {
+  if (a.blocks_opt->count() && a.blocks == 0)
+    throw UsageError("--blocks", "is 0: nothing would be written");
   auto store = SessionStore::open(a.session);
-  const SessionMeta& meta = store->meta();
-  const SessionState st = store->state();
-  if (st.ended) {
-    std::fprintf(stderr, "resume: the document in %s ended at block %d; nothing to continue\n",
-                 a.session.c_str(), st.blocks - 1);
-    return;
-  }
+  const SessionMeta meta = store->meta();
   const std::string model_path = a.model.empty() ? meta.model_path : a.model;
   Checkpoint ck = load_checkpoint(model_path);
   const std::string model_hash = ck.metadata.count("data_hash") ? ck.metadata.at("data_hash") : "";
-  const std::string tok_hash = hex64(ck.tokenizer->hash());
-  auto mismatch = [&](const std::string& what) {
-    const std::string msg = "was written with another " + what + " than " + model_path;
-    if (!a.force) throw Error(a.session, msg + " (pass --force to continue anyway)");
-    std::fprintf(stderr, "resume: warning: %s: %s; continuing because of --force\n",
-                 a.session.c_str(), msg.c_str());
-  };
-  if (meta.tokenizer_hash != tok_hash)
-    mismatch("tokenizer");
-  else if (meta.model_hash != model_hash)
-    mismatch("model");
-
-  Config cfg;
-  cfg.load_string(meta.config, a.session + " (saved config)");
-  const GenOptions o = options_from_json(meta.options, a.session);
-  Generator gen(*ck.model, *ck.tokenizer, o);
-  const ModelConfig& c = ck.model->config();
-
-  // Committed state: tokens of every block, the summaries memory keeps, the entity tracker.
-  std::vector<int> tokens;
-  std::vector<std::vector<float>> summaries;
-  for (int b = 0; b < st.blocks; ++b) {
-    BlockRecord r = store->block(b);
-    if (int(r.tokens.size()) != c.block)
-      throw Error(a.session, "block " + std::to_string(b) + " does not fit this model's blocks");
-    tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
-    if (b >= st.blocks - c.max_memory_blocks && !r.summary.empty())
-      summaries.push_back(std::move(r.summary));
+  Generator gen(*ck.model, *ck.tokenizer, meta.options);
+  auto session = Session::resume(gen, std::move(store), model_hash, a.force);
+  if (!session->warning().empty())
+    std::fprintf(stderr, "resume: warning: %s\n", session->warning().c_str());
+  if (session->ended()) {
+    std::fprintf(stderr, "resume: the document in %s ended at block %d; nothing to continue\n",
+                 a.session.c_str(), session->blocks() - 1);
+    return;
   }
-  WriterState ws;
-  ws.store = store.get();
-  ws.mem.tracker.restore(store->entities(), meta.facts, st.carry);
-  for (int b = std::max(0, st.blocks - 2); b < st.blocks; ++b) {  // the header's latest events
-    for (const auto& j : nlohmann::json::parse(store->timeline(b))) {
-      Event e;
-      e.block = j.at("block").get<int>();
-      e.sentence = j.at("sentence").get<std::string>();
-      ws.mem.recent.push_back(e);
-    }
+  const int blocks = a.blocks_opt->count() ? a.blocks : session->default_blocks();
+  if (blocks == 0 && meta.token_limit == 0)
+    throw UsageError("--blocks", "not given, and the session has neither a default block count "
+                                 "nor a token budget: nothing would stop it");
+  if (a.json) {
+    std::printf("%s\n", json_header(*session, "resume").c_str());
+    std::fflush(stdout);
   }
-  auto doc = gen.restore(std::move(tokens), summaries, meta.queue, st.pending, st.ended);
-  doc->set_token_limit(meta.token_limit);
-  WriteLimits lim;
-  lim.blocks = a.blocks >= 0 ? a.blocks : cfg.generate.blocks;
-  lim.max_tokens = meta.token_limit;
-  if (lim.blocks == 0 && lim.max_tokens == 0)
-    throw Error("--blocks", "is 0 and the session has no token budget: nothing would stop it");
-  WriteResult r = write_blocks(gen, *doc, ws, lim, a.json);
+  const PrintResult r = print_blocks(*session, blocks, a.json);
   if (r.interrupted) {
-    std::fprintf(stderr, "resume: interrupted; %d blocks are committed in %s\n", doc->blocks(),
+    std::fprintf(stderr, "resume: interrupted; %d blocks are committed in %s\n", session->blocks(),
                  a.session.c_str());
-    std::exit(128 + r.interrupted);
+    throw ExitCode{128 + r.interrupted};
   }
 }
 
@@ -95,13 +62,16 @@ void add_resume_command(CLI::App& app) {
       "resume", "Continue a generation session from its saved memory (prints the new blocks)");
   sub->add_option("--session", a->session, "Session directory made by `generate --session`")
       ->required();
-  sub->add_option("--blocks", a->blocks, "Blocks to add (default: the session's generate.blocks)")
-      ->check(CLI::NonNegativeNumber);
+  a->blocks_opt = sub->add_option("--blocks", a->blocks,
+                                  "Blocks to add (default: the --blocks the session was made with)")
+                      ->check(CLI::Range(0, 1 << 20));
   sub->add_option("-m,--model", a->model,
                   "Checkpoint to continue with (default: the one the session was made with)");
   sub->add_flag("--force", a->force,
                 "Continue even when the model or tokenizer differs from the session's");
-  sub->add_flag("--json", a->json, "One JSON object per block on stdout instead of text");
+  sub->add_flag("--json", a->json,
+                "JSON lines on stdout: a header (session, model, settings), then one object per "
+                "block");
   sub->callback([a] { run_resume(*a); });
 }
 

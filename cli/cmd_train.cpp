@@ -82,8 +82,8 @@ void run_train(const TrainArgs& a) {
                 "another train.out");
 
   const int E = cfg.model.header_tokens;
-  auto train = load_blocks(corpus.train, cfg.model.block, &corpus.tokenizer, E);
-  auto val = load_blocks(corpus.val, cfg.model.block, &corpus.tokenizer, E);
+  auto train = load_blocks(corpus.train, cfg.model.block, corpus.tokenizer, E);
+  auto val = load_blocks(corpus.val, cfg.model.block, corpus.tokenizer, E);
   std::unique_ptr<Trainer> tr;
   if (a.resume) {
     tr = Trainer::resume(state, cfg, std::move(train));
@@ -172,7 +172,7 @@ void run_train(const TrainArgs& a) {
                fmt_duration(tr->elapsed()).c_str(), tc.out.c_str());
   if (sig) {
     std::fprintf(stderr, "train: interrupted; continue with --resume\n");
-    std::exit(128 + sig);
+    throw ExitCode{128 + sig};
   }
 }
 

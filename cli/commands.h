@@ -1,5 +1,6 @@
 // Subcommand registration. Each cli/cmd_*.cpp adds its subcommand(s) to the app; main() owns
-// parsing and error reporting. Handlers throw bs::Error; they never exit().
+// parsing and error reporting. Handlers throw bs::Error (or ExitCode, cli/common.h); they never
+// exit().
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -16,5 +17,9 @@ void add_plot_command(CLI::App& app);       // plot (loss curves to SVG)
 void add_generate_command(CLI::App& app);   // generate (block-by-block writing)
 void add_resume_command(CLI::App& app);     // resume (continue a session)
 void add_memory_command(CLI::App& app);     // memory (inspect a session)
+
+// `generate --model M --help`: the help shows M's [generate] defaults (main calls this before
+// parsing when both are on the command line).
+void show_checkpoint_defaults(const std::string& model_path);
 
 }  // namespace bs::cli

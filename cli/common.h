@@ -5,8 +5,26 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/error.h"
 
 namespace bs::cli {
+
+// Thrown by a command handler to end the program with this exit code after every object it
+// holds (a session store, a checkpoint being written) has been closed: only main() exits.
+struct ExitCode {
+  int code;
+};
+
+// A usage error found after parsing (options that contradict each other, a value out of range):
+// reported like CLI11's own and ends with exit code 2.
+struct UsageError : Error {
+  using Error::Error;
+};
+
+// Exit codes: 0 done, 1 an error in the input or the data (one message on stderr), 2 a usage
+// error (bad option, unknown command), 128 + N stopped by signal N (work up to then is kept).
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
 
 struct ConfigArgs {
   std::string path;
@@ -19,7 +37,7 @@ struct ConfigArgs {
 bool stderr_is_tty();
 
 // Catches SIGINT and SIGTERM while alive (restoring the previous handlers after), so a long job
-// can stop at a safe point: it polls caught() and exits with 128 + that signal.
+// can stop at a safe point: it polls caught() and ends with ExitCode{128 + that signal}.
 class SignalGuard {
  public:
   SignalGuard();

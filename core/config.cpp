@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/format.h"
+#include "text/utf8.h"
 
 namespace bs {
 namespace {
@@ -73,6 +75,8 @@ std::vector<Field> schema(Config& c) {
       {"generate.temperature", &g.temperature},
       {"generate.top_k", &g.top_k},
       {"generate.top_p", &g.top_p},
+      {"generate.repeat_penalty", &g.repeat_penalty},
+      {"generate.repeat_last_n", &g.repeat_last_n},
       {"generate.seed", &g.seed},
       {"generate.blocks", &g.blocks},
       {"generate.max_tokens", &g.max_tokens},
@@ -129,6 +133,14 @@ void assign(const Field& f, const toml::node& node, const std::string& thing) {
       f.ptr);
 }
 
+// " (did you mean 'model.d'?)" for a likely typo of a key, else "".
+std::string did_you_mean(const std::vector<Field>& s, const std::string& key) {
+  std::vector<std::string> keys;
+  for (const auto& f : s) keys.push_back(f.key);
+  const std::string c = closest(key, keys);
+  return c.empty() ? "" : " (did you mean '" + c + "'?)";
+}
+
 const Field* find(const std::vector<Field>& s, const std::string& key) {
   for (const auto& f : s)
     if (f.key == key) return &f;
@@ -150,7 +162,7 @@ void apply_table(Config& c, const toml::table& root, const std::string& origin) 
       std::string key = sname + "." + std::string(k.str());
       const Field* f = find(fields, key);
       std::string thing = where(origin, k.source()) + " " + key;
-      if (!f) throw Error(thing, "unknown key");
+      if (!f) throw Error(thing, "unknown key" + did_you_mean(fields, key));
       assign(*f, v, thing);
     }
   }
@@ -164,10 +176,9 @@ std::string format_value(const FieldPtr& p) {
         if constexpr (std::is_same_v<T, std::string>) {
           os << toml::value<std::string>(*v);
         } else if constexpr (std::is_same_v<T, float>) {
-          os.precision(9);
-          os << *v;
-          std::string s = os.str();
-          if (s.find_first_of(".eEn") == std::string::npos) os << ".0";  // keep it a TOML float
+          std::string s = shortest(*v);
+          if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // keep it a TOML float
+          os << s;
         } else {
           os << *v;
         }
@@ -202,7 +213,7 @@ void Config::apply_override(const std::string& assignment) {
   std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   auto fields = schema(*this);
   const Field* f = find(fields, key);
-  if (!f) throw Error(thing, "unknown key '" + key + "'");
+  if (!f) throw Error(thing, "unknown key '" + key + "'" + did_you_mean(fields, key));
   toml::table parsed;
   bool ok = true;
   try {
@@ -271,6 +282,9 @@ void Config::validate() const {
   need(g.temperature >= 0.f, "generate.temperature", "must be >= 0 (0 = greedy)");
   need(g.top_k >= 0, "generate.top_k", "must be >= 0 (0 = off)");
   need(g.top_p > 0.f && g.top_p <= 1.f, "generate.top_p", "must be in (0, 1]");
+  need(g.repeat_penalty >= 1.f && g.repeat_penalty <= 10.f, "generate.repeat_penalty",
+       "must be in [1, 10] (1 = off)");
+  need(g.repeat_last_n >= 0, "generate.repeat_last_n", "must be >= 0");
   need(g.blocks >= 0 && g.max_tokens >= 0, "generate.blocks", "budgets must be >= 0");
 }
 

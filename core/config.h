@@ -71,9 +71,11 @@ struct GenerateConfig {
   float temperature = 1.f;
   int top_k = 0;      // 0 = off
   float top_p = 1.f;  // 1 = off
-  uint64_t seed = 1;
+  float repeat_penalty = 1.f;  // > 1 lowers tokens of the recent text (blocks/sampler.h); 1 = off
+  int repeat_last_n = 64;      // committed tokens that count as recent for the penalty
+  uint64_t seed = 0;           // 0: a new random seed every run (printed, so it can be repeated)
   int blocks = 8;
-  int max_tokens = 0;  // 0 = blocks * L
+  int max_tokens = 0;  // document length limit in tokens, the prompt included (0 = none)
 };
 
 struct Config {

@@ -26,11 +26,4 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 std::string hex64(uint64_t h);
 
-// True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-// On false, *bad_offset (if given) receives the byte offset of the first bad sequence.
-bool valid_utf8(std::string_view s, size_t* bad_offset = nullptr);
-
-// Throws bs::Error(what, "invalid UTF-8 at byte N") unless s is valid UTF-8.
-void require_utf8(std::string_view s, const std::string& what);
-
 }  // namespace bs

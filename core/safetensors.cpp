@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 
 namespace bs {
 namespace {

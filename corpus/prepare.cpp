@@ -10,7 +10,6 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "text/sentences.h"
 #include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "corpus/shard.h"
@@ -111,15 +110,9 @@ std::string stale_reason(const json& m, const fs::path& dir, uint64_t fingerprin
   return "";
 }
 
-struct Encoded {
-  std::vector<int> ids;
-  std::vector<uint32_t> sentences;
-  size_t n_sentences = 0;
-};
-
-// Tokenizes and segments every document, on several threads (results do not depend on them).
-std::vector<Encoded> encode_all(const std::vector<SourceDoc>& docs, const Tokenizer& tok) {
-  std::vector<Encoded> out(docs.size());
+// Tokenizes every document, on several threads (results do not depend on them).
+std::vector<std::vector<int>> encode_all(const std::vector<SourceDoc>& docs, const Tokenizer& tok) {
+  std::vector<std::vector<int>> out(docs.size());
   const int threads = std::max(2, num_threads());
   std::vector<std::thread> pool;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
@@ -127,11 +120,7 @@ std::vector<Encoded> encode_all(const std::vector<SourceDoc>& docs, const Tokeni
     pool.emplace_back([&, t] {
       try {
         for (size_t i = size_t(t); i < docs.size(); i += size_t(threads)) {
-          Encoding e = tok.encode_with_offsets(docs[i].text, docs[i].id);
-          std::vector<SentenceSpan> s = sentence_spans(docs[i].text, docs[i].id.c_str());
-          out[i].sentences = token_sentence_indices(e.spans, s);
-          out[i].n_sentences = out[i].sentences.empty() ? 0 : out[i].sentences.back() + 1;
-          out[i].ids = std::move(e.ids);
+          out[i] = tok.encode(docs[i].text, docs[i].id);
         }
       } catch (...) {
         errors[size_t(t)] = std::current_exception();
@@ -310,7 +299,6 @@ PrepareResult prepare_corpus(const PrepareOptions& opt, const ProgressFn& progre
     for (auto [name, st] : {std::pair{"train", &res.train}, std::pair{"val", &res.val}}) {
       st->docs = old["splits"][name].value("docs", size_t(0));
       st->tokens = old["splits"][name].value("tokens", uint64_t(0));
-      st->sentences = old["splits"][name].value("sentences", uint64_t(0));
     }
     res.seconds = seconds_since(t0);
     say("corpus: " + opt.out_dir + " is up to date (train " + std::to_string(res.train.docs) +
@@ -378,14 +366,13 @@ PrepareResult prepare_corpus(const PrepareOptions& opt, const ProgressFn& progre
 
   // Tokenize and write the shards.
   auto te = std::chrono::steady_clock::now();
-  std::vector<Encoded> enc = encode_all(corpus.docs, tok);
+  std::vector<std::vector<int>> enc = encode_all(corpus.docs, tok);
   ShardWriter train_w, val_w;
   for (size_t i = 0; i < corpus.docs.size(); ++i) {
     SplitStats& st = is_val[i] ? res.val : res.train;
-    (is_val[i] ? val_w : train_w).add(enc[i].ids, enc[i].sentences);
+    (is_val[i] ? val_w : train_w).add(enc[i]);
     st.docs++;
-    st.tokens += enc[i].ids.size();
-    st.sentences += enc[i].n_sentences;
+    st.tokens += enc[i].size();
   }
   say("corpus: tokenized in " + fmt("%.1f", seconds_since(te)) + " s: train " +
       std::to_string(res.train.tokens) + " tokens, val " + std::to_string(res.val.tokens) +
@@ -416,8 +403,7 @@ PrepareResult prepare_corpus(const PrepareOptions& opt, const ProgressFn& progre
     m["splits"][name] = {{"file", file},
                          {"hash", hex64(hash64(bytes))},
                          {"docs", st->docs},
-                         {"tokens", st->tokens},
-                         {"sentences", st->sentences}};
+                         {"tokens", st->tokens}};
     stage.add(file, bytes);
   }
   if (opt.write_docs) {

@@ -20,7 +20,7 @@
 
 namespace bs {
 
-inline constexpr int kManifestVersion = 1;
+inline constexpr int kManifestVersion = 2;  // 2: shards without sentence indices
 
 struct PrepareOptions {
   std::string source;  // "stories", "reports", a folder or a .jsonl file
@@ -36,7 +36,6 @@ struct PrepareOptions {
 struct SplitStats {
   size_t docs = 0;
   uint64_t tokens = 0;
-  uint64_t sentences = 0;
 };
 
 struct PrepareResult {

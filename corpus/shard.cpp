@@ -21,41 +21,29 @@ namespace {
 
 constexpr size_t kHeader = 24;
 
-size_t sentences_offset(size_t n_docs, uint64_t n_tokens) {
-  size_t a = kHeader + 8 * (n_docs + 1);
-  return (a + 2 * size_t(n_tokens) + 3) & ~size_t(3);
+// Bytes before the trailing hash.
+size_t body_size(size_t n_docs, uint64_t n_tokens) {
+  return kHeader + 8 * (n_docs + 1) + 2 * size_t(n_tokens);
 }
 
 }  // namespace
 
-void ShardWriter::add(std::span<const int> tokens, std::span<const uint32_t> sentences) {
-  BS_CHECK(tokens.size() == sentences.size(), "shard document",
-           "token and sentence-index counts differ");
+void ShardWriter::add(std::span<const int> tokens) {
   BS_CHECK(num_docs() < UINT32_MAX, "shard", "more than 2^32-1 documents");
   // Check everything before appending, so a refused document leaves the writer unchanged.
-  uint32_t prev = 0;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] > 65535) {
+  for (int t : tokens)
+    if (t < 0 || t > 65535)
       throw Error("shard document " + std::to_string(num_docs()),
-                  "token id " + std::to_string(tokens[i]) +
+                  "token id " + std::to_string(t) +
                       " does not fit in 16 bits (shards hold vocabularies up to 65536)");
-    }
-    if ((i == 0 && sentences[i] != 0) || sentences[i] < prev) {
-      throw Error("shard document " + std::to_string(num_docs()),
-                  "sentence indices must start at 0 and never decrease");
-    }
-    prev = sentences[i];
-  }
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  sentences_.insert(sentences_.end(), sentences.begin(), sentences.end());
   offsets_.push_back(tokens_.size());
 }
 
 std::string ShardWriter::bytes() const {
   const size_t n_docs = num_docs();
   const uint64_t n_tok = num_tokens();
-  const size_t b = sentences_offset(n_docs, n_tok);
-  std::string out(b + 4 * n_tok + 8, '\0');
+  std::string out(body_size(n_docs, n_tok) + 8, '\0');
   char* p = out.data();
   uint32_t version = kShardVersion, nd = uint32_t(n_docs);
   std::memcpy(p, kShardMagic, 8);
@@ -65,7 +53,6 @@ std::string ShardWriter::bytes() const {
   std::memcpy(p + kHeader, offsets_.data(), 8 * offsets_.size());
   if (n_tok > 0) {  // (empty vectors may hand out a null data())
     std::memcpy(p + kHeader + 8 * offsets_.size(), tokens_.data(), 2 * n_tok);
-    std::memcpy(p + b, sentences_.data(), 4 * n_tok);
   }
   uint64_t h = hash64(std::string_view(out.data(), out.size() - 8));
   std::memcpy(p + out.size() - 8, &h, 8);
@@ -119,8 +106,7 @@ ShardReader ShardReader::open(const std::string& path) {
     throw Error(path, "corrupt shard header (" + std::to_string(nd) + " documents, " +
                           std::to_string(nt) + " tokens)" + hint);
   }
-  const size_t b = sentences_offset(nd, nt);
-  const size_t expect = b + 4 * size_t(nt) + 8;
+  const size_t expect = body_size(nd, nt) + 8;
   if (size != expect) {
     throw Error(path, (size < expect ? "truncated shard: " : "shard has trailing bytes: ") +
                           std::to_string(size) + " bytes, header says " + std::to_string(expect) +
@@ -135,7 +121,6 @@ ShardReader ShardReader::open(const std::string& path) {
   r.n_tokens_ = nt;
   r.offsets_ = reinterpret_cast<const uint64_t*>(p + kHeader);
   r.tokens_ = reinterpret_cast<const uint16_t*>(p + kHeader + 8 * (size_t(nd) + 1));
-  r.sentences_ = reinterpret_cast<const uint32_t*>(p + b);
   if (r.offsets_[0] != 0 || r.offsets_[nd] != nt) {
     throw Error(path, "corrupt shard: document offsets do not span the tokens" + hint);
   }
@@ -143,15 +128,6 @@ ShardReader ShardReader::open(const std::string& path) {
     uint64_t lo = r.offsets_[d], hi = r.offsets_[d + 1];
     if (hi < lo || hi > nt) {
       throw Error(path, "corrupt shard: offsets of document " + std::to_string(d) + hint);
-    }
-    uint32_t prev = 0;
-    for (uint64_t t = lo; t < hi; ++t) {
-      uint32_t s = r.sentences_[t];
-      if ((t == lo && s != 0) || s < prev) {
-        throw Error(path,
-                    "corrupt shard: sentence indices of document " + std::to_string(d) + hint);
-      }
-      prev = s;
     }
   }
   for (uint64_t t = 0; t < nt; ++t) r.max_token_ = std::max(r.max_token_, r.tokens_[t]);
@@ -164,7 +140,7 @@ ShardDoc ShardReader::doc(size_t i) const {
                            std::to_string(n_docs_) + " documents)");
   }
   size_t lo = size_t(offsets_[i]), n = size_t(offsets_[i + 1] - offsets_[i]);
-  return {{tokens_ + lo, n}, {sentences_ + lo, n}};
+  return {{tokens_ + lo, n}};
 }
 
 uint64_t ShardReader::file_hash() const {
@@ -189,7 +165,6 @@ ShardReader& ShardReader::operator=(ShardReader&& o) noexcept {
     n_tokens_ = o.n_tokens_;
     offsets_ = o.offsets_;
     tokens_ = o.tokens_;
-    sentences_ = o.sentences_;
     max_token_ = o.max_token_;
     o.map_ = nullptr;
     o.map_size_ = 0;

@@ -1,20 +1,19 @@
 // Token shards: the tokenized corpus, one file per split (train.bin, val.bin).
 //
-// File layout, version 1, all integers little-endian (docs/DATA.md has the same table):
+// File layout, version 2, all integers little-endian (docs/DATA.md has the same table):
 //   offset  type                 field
 //   0       char[8]              magic "BSSHARD1"
-//   8       u32                  version = 1
+//   8       u32                  version = 2
 //   12      u32                  n_docs
 //   16      u64                  n_tokens
 //   24      u64[n_docs + 1]      doc_offsets: token index where each document starts;
 //                                doc_offsets[0] = 0, doc_offsets[n_docs] = n_tokens, non-decreasing
 //   A       u16[n_tokens]        token ids (so vocabularies up to 65536 ids)
-//   A+2T    u8[0 or 2]           zero padding, so the next array starts at a multiple of 4
-//   B       u32[n_tokens]        sentence index of each token within its document, from 0,
-//                                non-decreasing inside a document (text/sentences.h)
-//   B+4T    u64                  xxh3-64 (bs::hash64) of every byte before it
-// where A = 24 + 8*(n_docs+1) and B = A + 2*n_tokens rounded up to a multiple of 4.
-// Documents hold text tokens only: no BOS/EOS, no padding (the trainer adds what it needs).
+//   A+2T    u64                  xxh3-64 (bs::hash64) of every byte before it
+// where A = 24 + 8*(n_docs+1).
+// Documents hold text tokens only: no BOS/EOS, no padding (the trainer adds what it needs), and
+// no sentence indices: those come from block_sentence_indices (text/sentences.h) when a document
+// is cut into blocks, as generation computes them (version 1 stored whole-document indices).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -24,14 +23,13 @@
 namespace bs {
 
 inline constexpr char kShardMagic[8] = {'B', 'S', 'S', 'H', 'A', 'R', 'D', '1'};
-inline constexpr uint32_t kShardVersion = 1;
+inline constexpr uint32_t kShardVersion = 2;
 
 // Builds a shard in memory.
 class ShardWriter {
  public:
-  // Appends one document. Throws bs::Error when an id is outside 0..65535, the spans differ in
-  // length, or the sentence indices do not start at 0 and never decrease.
-  void add(std::span<const int> tokens, std::span<const uint32_t> sentences);
+  // Appends one document. Throws bs::Error when an id is outside 0..65535.
+  void add(std::span<const int> tokens);
   size_t num_docs() const { return offsets_.size() - 1; }
   uint64_t num_tokens() const { return tokens_.size(); }
   std::string bytes() const;                  // the whole file
@@ -40,16 +38,14 @@ class ShardWriter {
  private:
   std::vector<uint64_t> offsets_{0};
   std::vector<uint16_t> tokens_;
-  std::vector<uint32_t> sentences_;
 };
 
 struct ShardDoc {
   std::span<const uint16_t> tokens;
-  std::span<const uint32_t> sentences;  // same length as tokens
 };
 
 // A shard file mapped read-only. open() checks magic, version, sizes, the trailing hash and the
-// offsets and sentence indices, and throws bs::Error(path, problem) for a truncated or corrupt
+// offsets, and throws bs::Error(path, problem) for a truncated or corrupt
 // file, so later reads need no checks.
 class ShardReader {
  public:
@@ -66,7 +62,6 @@ class ShardReader {
   size_t doc_tokens(size_t i) const { return size_t(offsets_[i + 1] - offsets_[i]); }
   ShardDoc doc(size_t i) const;  // throws bs::Error on i >= num_docs()
   std::span<const uint16_t> all_tokens() const { return {tokens_, size_t(n_tokens_)}; }
-  std::span<const uint32_t> all_sentences() const { return {sentences_, size_t(n_tokens_)}; }
   uint16_t max_token() const { return max_token_; }  // largest id present (0 when empty)
   uint64_t file_hash() const;  // hash64 of the whole file, as manifest.json records it
 
@@ -80,7 +75,6 @@ class ShardReader {
   uint64_t n_tokens_ = 0;
   const uint64_t* offsets_ = nullptr;
   const uint16_t* tokens_ = nullptr;
-  const uint32_t* sentences_ = nullptr;
   uint16_t max_token_ = 0;
 };
 

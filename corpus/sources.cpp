@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 #include "corpus/clean.h"
 
 namespace bs {

@@ -57,7 +57,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   std::vector<double> est;  // per block
   double mc_var = 0;        // Σ over blocks of the variance of the block's mean over samples
   est.reserve(size_t(total));
-  const bool need_summary = o.mode == MemMode::summary;
+  const bool need_summary = o.mode == ContextMode::summary;
   for (size_t g0 = 0; g0 < docs.size(); g0 += o.group) {
     const size_t g1 = std::min(docs.size(), g0 + size_t(o.group));
     std::vector<DocState> states(g1 - g0);

@@ -25,12 +25,12 @@
 namespace bs {
 
 struct EvalOptions {
-  MemMode mode = MemMode::summary;
+  ContextMode mode = ContextMode::summary;
   int samples = 4;     // masking rates per block
   int max_blocks = 0;  // 0 = every block of every document
   uint64_t seed = 7;
   float mask_eps = 1e-3f;
-  int full_context = 512;  // raw earlier tokens for MemMode::full
+  int full_context = 512;  // raw earlier tokens for ContextMode::full
   int group = 8;           // documents run side by side (packed)
   bool headers = true;     // summary mode gets each block's header H (when the model has one)
   int memory_blocks = -1;  // summary mode keeps at most this many blocks (< 0: model's S_max)

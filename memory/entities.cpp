@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
 #include "core/error.h"
 #include "text/sentences.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 
 namespace bs {
 
@@ -130,9 +130,7 @@ bool name_word(const std::string& w) { return capitalised(w) && !kFunction.count
 
 std::string truncate_utf8(const std::string& s, size_t max) {
   if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
+  return s.substr(0, utf8_floor(s, max)) + "...";
 }
 
 std::string trim(std::string_view s) {
@@ -346,71 +344,23 @@ std::vector<int> EntityTracker::observe(int block, std::string_view text, bool f
   carry_ = complete < spans.size() ? buf.substr(spans[complete].begin) : std::string();
   if (carry_.size() > 4096) carry_.erase(0, carry_.size() - 4096);  // a runaway "sentence"
   // Keep the carry valid UTF-8 after the cut above.
-  while (!carry_.empty() && ((unsigned char)carry_[0] & 0xC0) == 0x80) carry_.erase(0, 1);
+  carry_.erase(0, utf8_ceil(carry_, 0));
   return {changed.begin(), changed.end()};
 }
 
-std::string EntityTracker::to_json(const Entity& e) {
-  nlohmann::json j = {{"id", e.id},
-                      {"name", e.name},
-                      {"kind", e.kind},
-                      {"aliases", e.aliases},
-                      {"first_block", e.first_block},
-                      {"last_block", e.last_block},
-                      {"mentions", e.mentions},
-                      {"latest", e.latest},
-                      {"declared", e.declared}};
-  return j.dump();
-}
-
-std::string EntityTracker::events_json(const std::vector<Event>& ev) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const Event& e : ev)
-    a.push_back({{"block", e.block},
-                 {"sentence", e.sentence},
-                 {"entities", e.entities},
-                 {"times", e.times},
-                 {"chapter", e.chapter}});
-  return a.dump();
-}
-
-void EntityTracker::restore(const std::map<int, std::string>& records,
-                            const std::string& facts_json, const std::string& carry) {
-  entities_.clear();
+void EntityTracker::restore(std::vector<Entity> entities, std::vector<Event> facts,
+                            std::string carry) {
+  for (size_t i = 0; i < entities.size(); ++i)
+    if (entities[i].id != int(i)) throw Error("entities", "ids are not consecutive");
+  entities_ = std::move(entities);
   by_name_.clear();
   by_word_.clear();
-  facts_.clear();
-  try {
-    for (const auto& [id, rec] : records) {
-      auto j = nlohmann::json::parse(rec);
-      Entity e;
-      e.id = j.at("id").get<int>();
-      if (e.id != id || e.id != int(entities_.size()))
-        throw Error("entities", "ids are not consecutive");
-      e.name = j.at("name").get<std::string>();
-      e.kind = j.at("kind").get<std::string>();
-      e.aliases = j.at("aliases").get<std::vector<std::string>>();
-      e.first_block = j.at("first_block").get<int>();
-      e.last_block = j.at("last_block").get<int>();
-      e.mentions = j.at("mentions").get<int>();
-      e.latest = j.at("latest").get<std::vector<std::string>>();
-      e.declared = j.at("declared").get<bool>();
-      index(e.name, e.id);
-      for (const auto& a : e.aliases) index(a, e.id);
-      entities_.push_back(std::move(e));
-    }
-    if (!facts_json.empty()) {
-      for (const auto& f : nlohmann::json::parse(facts_json)) {
-        Event ev;
-        ev.block = f.at("block").get<int>();
-        ev.sentence = f.at("sentence").get<std::string>();
-        facts_.push_back(ev);
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("entities", std::string("corrupt record: ") + e.what());
+  for (const Entity& e : entities_) {
+    index(e.name, e.id);
+    for (const auto& a : e.aliases) index(a, e.id);
   }
-  carry_ = carry;
+  facts_ = std::move(facts);
+  carry_ = std::move(carry);
 }
 
 std::vector<int> EntityTracker::header(const Tokenizer& tok, int max_tokens,

@@ -74,13 +74,10 @@ class EntityTracker {
   const std::vector<Event>& facts() const { return facts_; }
   const std::string& carry() const { return carry_; }
 
-  // Serialised forms (what the session stores) and their inverse.
-  static std::string to_json(const Entity& e);
-  static std::string events_json(const std::vector<Event>& ev);
-  // Restores the tracker from stored records (id -> JSON), facts and carry. Throws on bad JSON.
-  void restore(const std::map<int, std::string>& records, const std::string& facts_json,
-               const std::string& carry);
-  std::string facts_json() const { return events_json(facts_); }
+  // Restores the tracker from stored entities (ids 0, 1, ... in order), facts and carry (the
+  // codec in memory/codec.h reads them). Throws bs::Error("entities", ...) when ids are not
+  // consecutive.
+  void restore(std::vector<Entity> entities, std::vector<Event> facts, std::string carry);
 
   // The header H: <hdr> then the most relevant entities (<ent> name: latest sentence) and the
   // latest events (<evt> sentence), </hdr>, cut to at most max_tokens tokens (0 = none).

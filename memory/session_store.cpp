@@ -8,13 +8,16 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "memory/codec.h"
 
 namespace bs {
 
@@ -154,7 +157,7 @@ int check_marker(const std::string& dir) {
 }  // namespace
 
 std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const SessionMeta& meta,
-                                                   const std::map<int, std::string>& entities) {
+                                                   const std::vector<Entity>& entities) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) throw Error(dir, "exists and is not a directory");
@@ -192,16 +195,17 @@ std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const
     put("model_hash", meta.model_hash);
     put("tokenizer_hash", meta.tokenizer_hash);
     put("model_path", meta.model_path);
-    put("config", meta.config);
-    put("options", meta.options);
+    put("settings", encode_settings(meta.options, meta.blocks).dump());
     put("queue", ints_bytes(meta.queue));
     put("token_limit", std::to_string(meta.token_limit));
-    put("facts", meta.facts);
+    put("facts", encode_events(meta.facts).dump());
     put("blocks", "0");
     put("pending", "");
     put("ended", "0");
     put("carry", "");
-    for (const auto& [id, rec] : entities) b.Put(impl.cf[kEntities], be32(uint32_t(id)), rec);
+    put("recent", "[]");
+    for (const Entity& e : entities)
+      b.Put(impl.cf[kEntities], be32(uint32_t(e.id)), encode_entity(e).dump());
     rocksdb::WriteOptions wo;
     wo.sync = true;
     s = impl.db->Write(wo, &b);
@@ -253,48 +257,62 @@ void SessionStore::load() {
     if (!v) throw Error(dir_, std::string("is a corrupt session (meta '") + k + "' missing)");
     return *v;
   };
-  try {
-    meta_.format_version = std::stoi(need("format_version"));
-    meta_.model_hash = need("model_hash");
-    meta_.tokenizer_hash = need("tokenizer_hash");
-    meta_.model_path = need("model_path");
-    meta_.config = need("config");
-    meta_.options = need("options");
-    meta_.queue = bytes_ints(need("queue"));
-    meta_.token_limit = std::stoll(need("token_limit"));
-    meta_.facts = need("facts");
-    state_.blocks = std::stoi(need("blocks"));
-    state_.pending = need("pending");
-    state_.ended = need("ended") == "1";
-    state_.carry = need("carry");
-  } catch (const std::logic_error&) {  // stoi on garbage
-    throw Error(dir_, "is a corrupt session (unreadable meta)");
-  }
-  if (meta_.format_version > kSessionFormat)
-    throw Error(dir_, "was written by a newer blockscribe (session format " +
-                          std::to_string(meta_.format_version) + "); upgrade blockscribe");
+  auto number = [&](const char* k) {
+    const std::string v = need(k);
+    char* end = nullptr;
+    errno = 0;
+    const long long n = v.empty() ? -1 : std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0 || n < 0)
+      throw Error(dir_, std::string("is a corrupt session (meta '") + k + "' is not a number)");
+    return int64_t(n);
+  };
+  meta_.format_version = int(std::min<int64_t>(number("format_version"), INT32_MAX));
+  if (meta_.format_version != kSessionFormat)
+    throw Error(dir_, "is a session of format " + std::to_string(meta_.format_version) +
+                          "; this build reads format " + std::to_string(kSessionFormat) +
+                          (meta_.format_version > kSessionFormat
+                               ? " (upgrade blockscribe)"
+                               : " (an older blockscribe wrote it; it cannot be continued)"));
+  meta_.model_hash = need("model_hash");
+  meta_.tokenizer_hash = need("tokenizer_hash");
+  meta_.model_path = need("model_path");
+  meta_.options = decode_settings(parse_json(need("settings"), dir_ + " settings"), meta_.blocks,
+                                  dir_ + " settings");
+  meta_.queue = bytes_ints(need("queue"));
+  meta_.token_limit = number("token_limit");
+  meta_.facts = decode_events(parse_json(need("facts"), dir_ + " facts"), dir_ + " facts");
+  const int64_t blocks = number("blocks");
+  if (blocks > INT32_MAX) throw Error(dir_, "is a corrupt session (meta 'blocks' out of range)");
+  state_.blocks = int(blocks);
+  state_.pending = need("pending");
+  const std::string ended = need("ended");
+  if (ended != "0" && ended != "1") throw Error(dir_, "is a corrupt session (meta 'ended')");
+  state_.ended = ended == "1";
+  state_.carry = need("carry");
+  state_.recent = decode_events(parse_json(need("recent"), dir_ + " recent events"),
+                                dir_ + " recent events");
 }
 
-void SessionStore::commit(const BlockRecord& b, const std::map<int, std::string>& entities,
-                          const std::string& timeline_json, const SessionState& next) {
+void SessionStore::commit(const Block& b, const std::vector<Entity>& changed,
+                          const std::vector<Event>& events, const SessionState& next) {
   BS_CHECK(!impl_->read_only, dir_, "opened read-only");
   BS_CHECK(b.index == state_.blocks && next.blocks == b.index + 1, dir_,
            "blocks must be committed in order");
-  nlohmann::json j = {{"tokens", b.tokens}, {"text", b.text},       {"generated", b.generated},
-                      {"steps", b.steps},   {"seconds", b.seconds}, {"end", b.end}};
   rocksdb::WriteBatch batch;
   const std::string key = be32(uint32_t(b.index));
-  batch.Put(impl_->cf[kBlocks], key, j.dump());
+  batch.Put(impl_->cf[kBlocks], key, encode_block(b).dump());
   if (!b.summary.empty())
     batch.Put(impl_->cf[kSummaries], key,
               rocksdb::Slice(reinterpret_cast<const char*>(b.summary.data()),
                              b.summary.size() * sizeof(float)));
-  for (const auto& [id, rec] : entities) batch.Put(impl_->cf[kEntities], be32(uint32_t(id)), rec);
-  batch.Put(impl_->cf[kTimeline], key, timeline_json);
+  for (const Entity& e : changed)
+    batch.Put(impl_->cf[kEntities], be32(uint32_t(e.id)), encode_entity(e).dump());
+  batch.Put(impl_->cf[kTimeline], key, encode_events(events).dump());
   batch.Put(impl_->cf[kMeta], "blocks", std::to_string(next.blocks));
   batch.Put(impl_->cf[kMeta], "pending", next.pending);
   batch.Put(impl_->cf[kMeta], "ended", next.ended ? "1" : "0");
   batch.Put(impl_->cf[kMeta], "carry", next.carry);
+  batch.Put(impl_->cf[kMeta], "recent", encode_events(next.recent).dump());
   rocksdb::WriteOptions wo;
   wo.sync = true;  // durable before the block is shown to anyone
   rocksdb::Status s = impl_->db->Write(wo, &batch);
@@ -303,48 +321,46 @@ void SessionStore::commit(const BlockRecord& b, const std::map<int, std::string>
   state_ = next;
 }
 
-BlockRecord SessionStore::block(int index) const {
+Block SessionStore::block(int index) const {
   const std::string key = be32(uint32_t(index));
   auto v = impl_->get(kBlocks, key, dir_);
   if (!v) throw Error(dir_, "block " + std::to_string(index) + " is not in the session");
-  BlockRecord b;
-  b.index = index;
-  try {
-    auto j = nlohmann::json::parse(*v);
-    b.tokens = j.at("tokens").get<std::vector<int>>();
-    b.text = j.at("text").get<std::string>();
-    b.generated = j.at("generated").get<int>();
-    b.steps = j.at("steps").get<int>();
-    b.seconds = j.at("seconds").get<double>();
-    b.end = j.at("end").get<bool>();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(dir_, "block " + std::to_string(index) + " is corrupt: " + e.what());
-  }
+  const std::string origin = dir_ + " block " + std::to_string(index);
+  Block b = decode_block(parse_json(*v, origin), origin);
+  if (b.index != index) throw Error(origin, "is stored under another block number");
   if (auto s = impl_->get(kSummaries, key, dir_)) {
+    if (s->size() % sizeof(float) != 0) throw Error(origin, "has a summary of odd size");
     b.summary.resize(s->size() / sizeof(float));
-    std::memcpy(b.summary.data(), s->data(), b.summary.size() * sizeof(float));
+    std::memcpy(b.summary.data(), s->data(), s->size());
   }
   return b;
 }
 
-std::map<int, std::string> SessionStore::entities() const {
-  std::map<int, std::string> out;
+std::vector<Entity> SessionStore::entities() const {
+  std::vector<Entity> out;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kEntities]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const rocksdb::Slice k = it->key();
     if (k.size() != 4) throw Error(dir_, "is a corrupt session (bad entity key)");
     const auto* p = reinterpret_cast<const unsigned char*>(k.data());
-    out[int((uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3])] =
-        it->value().ToString();
+    const int id =
+        int((uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]);
+    const std::string origin = dir_ + " entity " + std::to_string(id);
+    Entity e = decode_entity(parse_json(it->value().ToString(), origin), origin);
+    if (e.id != id || id != int(out.size()))
+      throw Error(origin, "is stored out of order (entity ids must be 0, 1, ...)");
+    out.push_back(std::move(e));
   }
   if (!it->status().ok()) throw Error(dir_, "cannot read entities: " + it->status().ToString());
   return out;
 }
 
-std::string SessionStore::timeline(int index) const {
+std::vector<Event> SessionStore::timeline(int index) const {
   auto v = impl_->get(kTimeline, be32(uint32_t(index)), dir_);
-  return v ? *v : "[]";
+  if (!v) return {};
+  const std::string origin = dir_ + " timeline of block " + std::to_string(index);
+  return decode_events(parse_json(*v, origin), origin);
 }
 
 uint64_t SessionStore::disk_bytes() const {

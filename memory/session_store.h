@@ -1,13 +1,14 @@
 // A generation session on disk: one RocksDB directory (docs/SESSIONS.md).
 //
 // Column families (keys of per-block families are big-endian block numbers, so they sort):
-//   meta       format version, model/tokenizer hashes, model path, config, generation options,
-//              prompt queue, token budget, declared facts, committed block count, pending UTF-8
-//              bytes, end flag, the entity tracker's unfinished sentence
-//   blocks     per block: JSON {tokens, text, generated, steps, seconds, end}
+//   meta       format version, model/tokenizer hashes, model path, generation settings, prompt
+//              queue, token budget, declared facts; and, rewritten with every block, the
+//              committed block count, pending UTF-8 bytes, end flag, the entity tracker's
+//              unfinished sentence and the latest events the header shows
+//   blocks     per block: JSON (memory/codec.h encode_block)
 //   summaries  per block: K·C float32 (little-endian) memory vectors
-//   entities   per entity id (big-endian): JSON entity record (memory/entities.h)
-//   timeline   per block: JSON array of events
+//   entities   per entity id (big-endian): JSON entity (encode_entity)
+//   timeline   per block: JSON array of events (encode_events)
 // Every committed block is ONE synced WriteBatch over all families, so after a crash at any moment
 // the session holds exactly the blocks committed before it, and nothing of a later one.
 //
@@ -18,46 +19,39 @@
 // here; nothing outside this file sees a rocksdb type.
 #pragma once
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
+#include "blocks/generator.h"
+#include "memory/entities.h"
+
 namespace bs {
 
-constexpr int kSessionFormat = 1;
+// 2: settings by name in one record, the header's latest events in the state (1 stored the whole
+// config and enum ordinals, and rebuilt the events, so a resumed header could differ).
+constexpr int kSessionFormat = 2;
 
 struct SessionMeta {
   int format_version = kSessionFormat;
   std::string model_hash;      // the checkpoint's data_hash
   std::string tokenizer_hash;  // hex
   std::string model_path;      // where the model was loaded from (resume's default)
-  std::string config;          // TOML of the whole config used
-  std::string options;         // JSON of the generation options (seed, strategy, ...)
+  GenOptions options;          // the generation settings (options.ops is not stored)
+  int blocks = 0;              // blocks a run writes by default (resume without --blocks)
   std::vector<int> queue;      // <s> + prompt/template tokens (mask id = open position)
   int64_t token_limit = 0;     // 0 = none
-  std::string facts;           // JSON array of the plan's declared facts ("[]" = none)
+  std::vector<Event> facts;    // the plan's declared facts
 };
 
-// Everything about one committed block.
-struct BlockRecord {
-  int index = 0;
-  std::vector<int> tokens;
-  std::string text;
-  int generated = 0, steps = 0;
-  double seconds = 0;
-  bool end = false;
-  std::vector<float> summary;  // (K·C), empty when the memory mode keeps none
-};
-
-// Progress state written with every block (read back by resume).
+// Progress state written with every block (read back by resume): with the stored blocks,
+// summaries and entities, everything the next block depends on.
 struct SessionState {
-  int blocks = 0;       // committed blocks
-  std::string pending;  // UTF-8 bytes not yet printed (a character split across blocks)
-  bool ended = false;   // the document ended
-  std::string carry;    // text of the sentence the entity tracker has not finished reading
+  int blocks = 0;             // committed blocks
+  std::string pending;        // UTF-8 bytes not yet printed (a character split across blocks)
+  bool ended = false;         // the document ended
+  std::string carry;          // text of the sentence the entity tracker has not finished reading
+  std::vector<Event> recent;  // DocumentMemory::recent: the latest events, the header shows some
 };
 
 class SessionStore {
@@ -67,9 +61,9 @@ class SessionStore {
   SessionStore& operator=(const SessionStore&) = delete;
 
   // Creates a new session in dir (which must not exist, or be empty), with the declared entities
-  // (id -> JSON). Throws bs::Error.
+  // (ids 0, 1, ...). Throws bs::Error.
   static std::unique_ptr<SessionStore> create(const std::string& dir, const SessionMeta& meta,
-                                              const std::map<int, std::string>& entities = {});
+                                              const std::vector<Entity>& entities = {});
   // Opens an existing session for writing. Throws bs::Error naming dir for: missing, foreign or
   // corrupt directory, newer format, in use by another process.
   static std::unique_ptr<SessionStore> open(const std::string& dir);
@@ -80,14 +74,14 @@ class SessionStore {
   const SessionMeta& meta() const { return meta_; }
   const SessionState& state() const { return state_; }
 
-  // One synced batch: the block, its summary, changed entity records (id -> JSON), the block's
-  // timeline events (JSON array), and the new state. Blocks must be committed in order.
-  void commit(const BlockRecord& b, const std::map<int, std::string>& entities,
-              const std::string& timeline_json, const SessionState& next);
+  // One synced batch: the block with its summary, the entities it changed, its timeline events,
+  // and the new state. Blocks must be committed in order.
+  void commit(const Block& b, const std::vector<Entity>& changed, const std::vector<Event>& events,
+              const SessionState& next);
 
-  BlockRecord block(int index) const;           // throws when missing
-  std::map<int, std::string> entities() const;  // id -> JSON
-  std::string timeline(int index) const;        // JSON array ("[]" when none)
+  Block block(int index) const;            // with its summary; throws when missing or corrupt
+  std::vector<Entity> entities() const;    // ids 0, 1, ... in order
+  std::vector<Event> timeline(int index) const;  // the block's events (none: empty)
   // Approximate bytes on disk of the whole directory.
   uint64_t disk_bytes() const;
 

@@ -12,6 +12,7 @@
 
 #include "core/checkpoint.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 #include "core/safetensors.h"
 #include "text/tokenizer.h"
 #include "tests/testutil.h"
@@ -59,7 +60,23 @@ TEST_F(CliGenerate, StreamsTheDocumentAfterThePrompt) {
   EXPECT_EQ(r.out.rfind("Elizabeth walked", 0), 0u) << r.out;
   EXPECT_GT(r.out.size(), std::string("Elizabeth walked\n").size());
   EXPECT_TRUE(bs::valid_utf8(r.out));
-  EXPECT_TRUE(r.err.empty()) << "progress must stay quiet off a terminal: " << r.err;
+  // Off a terminal stderr holds only the header line with the seed (no progress).
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("generate: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(", seed "), std::string::npos) << r.err;
+}
+
+TEST_F(CliGenerate, ARandomSeedByDefaultPrintedSoTheRunCanBeRepeated) {
+  const std::string args = "--prompt 'Elizabeth' --blocks 3 --steps 4";
+  auto a = run_cli(gen(args)), b = run_cli(gen(args));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out, b.out) << "two runs without --seed wrote the same text";
+  const size_t at = a.err.find("seed ");
+  ASSERT_NE(at, std::string::npos) << a.err;
+  const std::string seed = a.err.substr(at + 5, a.err.find(' ', at + 5) - at - 5);
+  auto again = run_cli(gen(args + " --seed " + seed));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, a.out) << "--seed " << seed << " did not repeat the run";
 }
 
 TEST_F(CliGenerate, JsonGivesOneObjectPerBlockWithTheSameText) {
@@ -68,10 +85,20 @@ TEST_F(CliGenerate, JsonGivesOneObjectPerBlockWithTheSameText) {
   auto js = run_cli(gen(args + " --json"));
   ASSERT_EQ(js.exit_code, 0) << js.err;
   auto lines = json_lines(js.out);
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
+  // The header: everything the run can be repeated from.
+  const auto& h = lines[0];
+  EXPECT_EQ(h.at("type"), "header");
+  EXPECT_EQ(h.at("settings").at("seed").get<uint64_t>(), 5u);
+  EXPECT_EQ(h.at("settings").at("steps").get<int>(), 4);
+  EXPECT_EQ(h.at("settings").at("strategy"), "low_confidence");
+  EXPECT_EQ(h.at("settings").at("memory"), "summary");
+  EXPECT_EQ(h.at("tokenizer_hash").get<std::string>().size(), 16u);
+  lines.erase(lines.begin());
   std::string joined;
   for (size_t b = 0; b < lines.size(); ++b) {
     const auto& j = lines[b];
+    EXPECT_EQ(j.at("type"), "block");
     EXPECT_EQ(j.at("block").get<int>(), int(b));
     EXPECT_EQ(j.at("tokens").size(), 16u);  // tiny config: L = 16
     EXPECT_LE(j.at("steps").get<int>(), 4);
@@ -104,7 +131,7 @@ TEST_F(CliGenerate, MaxTokensLimitsTheDocument) {
   auto r = run_cli(gen("--prompt 'Elizabeth' --max-tokens 20 --blocks 0 --json"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = json_lines(r.out);
-  ASSERT_EQ(lines.size(), 2u);  // 21 tokens with <s>: two blocks of 16
+  ASSERT_EQ(lines.size(), 3u);  // the header, then 21 tokens with <s>: two blocks of 16
   EXPECT_TRUE(lines.back().at("end").get<bool>());
 }
 
@@ -117,7 +144,7 @@ TEST_F(CliGenerate, InterruptKeepsTheCommittedBlocks) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string s = bs::test::read_file(out);
-    if (std::count(s.begin(), s.end(), '\n') >= 3) break;
+    if (std::count(s.begin(), s.end(), '\n') >= 4) break;  // the header and 3 blocks
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill(pid, SIGINT);
@@ -125,10 +152,11 @@ TEST_F(CliGenerate, InterruptKeepsTheCommittedBlocks) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
-  // Every line is a whole block, numbered from 0 without a gap.
+  // After the header every line is a whole block, numbered from 0 without a gap.
   auto lines = json_lines(bs::test::read_file(out));
-  ASSERT_GE(lines.size(), 3u);
-  for (size_t b = 0; b < lines.size(); ++b) EXPECT_EQ(lines[b].at("block").get<int>(), int(b));
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_EQ(lines[0].at("type"), "header");
+  for (size_t b = 1; b < lines.size(); ++b) EXPECT_EQ(lines[b].at("block").get<int>(), int(b - 1));
 }
 
 TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {

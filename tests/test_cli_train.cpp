@@ -208,7 +208,7 @@ TEST_F(CliTrain, BadInputsGiveOneClearMessage) {
       {"plot " + t.str("bad.jsonl") + " -o " + t.str("x.svg"), "bad.jsonl:2"},
       {"eval --model " + dir->str("run1/model.safetensors") + " --data " + dir->str("data") +
            " --memory summary,nope",
-       "unknown memory mode"},
+       "memory mode 'nope': unknown"},
   };
   for (const auto& c : cases) {
     auto r = run_cli(c.args);

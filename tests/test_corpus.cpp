@@ -3,6 +3,7 @@
 // detection, failed runs leave the output alone). Small generated corpora; runs in seconds.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -209,12 +210,10 @@ TEST(Split, DeterministicWithAtLeastOneValidationDoc) {
 
 std::string make_shard(ShardWriter& w) {
   std::vector<int> t1 = {10, 65535, 300, 11};
-  std::vector<uint32_t> s1 = {0, 0, 1, 1};
-  std::vector<int> t2 = {12, 13, 14};  // odd token count: exercises the padding
-  std::vector<uint32_t> s2 = {0, 1, 2};
-  w.add(t1, s1);
-  w.add({}, {});
-  w.add(t2, s2);
+  std::vector<int> t2 = {12, 13, 14};
+  w.add(t1);
+  w.add({});
+  w.add(t2);
   return w.bytes();
 }
 
@@ -223,8 +222,11 @@ TEST(Shard, WriteReadRoundTrip) {
   ShardWriter w;
   std::string bytes = make_shard(w);
   EXPECT_EQ(bytes.substr(0, 8), "BSSHARD1");
-  // 24 header + 4 offsets*8 + 7 tokens*2 (+2 padding) + 7*4 + 8 hash
-  EXPECT_EQ(bytes.size(), 24u + 32u + 14u + 2u + 28u + 8u);
+  // 24 header + 4 offsets*8 + 7 tokens*2 + 8 hash
+  EXPECT_EQ(bytes.size(), 24u + 32u + 14u + 8u);
+  uint32_t version = 0;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  EXPECT_EQ(version, 2u);
   w.write(d.str("s.bin"));
   ShardReader r = ShardReader::open(d.str("s.bin"));
   ASSERT_EQ(r.num_docs(), 3u);
@@ -232,11 +234,9 @@ TEST(Shard, WriteReadRoundTrip) {
   ShardDoc a = r.doc(0), b = r.doc(1), c = r.doc(2);
   EXPECT_EQ(std::vector<uint16_t>(a.tokens.begin(), a.tokens.end()),
             (std::vector<uint16_t>{10, 65535, 300, 11}));
-  EXPECT_EQ(std::vector<uint32_t>(a.sentences.begin(), a.sentences.end()),
-            (std::vector<uint32_t>{0, 0, 1, 1}));
   EXPECT_TRUE(b.tokens.empty());
-  EXPECT_EQ(std::vector<uint32_t>(c.sentences.begin(), c.sentences.end()),
-            (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(std::vector<uint16_t>(c.tokens.begin(), c.tokens.end()),
+            (std::vector<uint16_t>{12, 13, 14}));
   EXPECT_EQ(r.max_token(), 65535);
   EXPECT_EQ(r.file_hash(), hash64(bytes));
   EXPECT_THROW(r.doc(3), Error);
@@ -248,15 +248,12 @@ TEST(Shard, WriteReadRoundTrip) {
 
 TEST(Shard, WriterRefusesBadInput) {
   ShardWriter w;
-  std::vector<int> big = {5, 70000}, two = {1, 2}, three = {1, 2, 3};
-  std::vector<uint32_t> s1 = {0}, s00 = {0, 0}, s11 = {1, 1}, s010 = {0, 1, 0};
-  EXPECT_THROW(w.add(big, s00), Error);     // id beyond 16 bits
-  EXPECT_THROW(w.add(two, s11), Error);     // sentence indices must start at 0
-  EXPECT_THROW(w.add(three, s010), Error);  // ... and never decrease
-  EXPECT_THROW(w.add(two, s1), Error);      // lengths differ
-  EXPECT_EQ(w.num_docs(), 0u);              // a refused document leaves nothing behind
+  std::vector<int> big = {5, 70000}, neg = {1, -1}, two = {1, 2};
+  EXPECT_THROW(w.add(big), Error);  // id beyond 16 bits
+  EXPECT_THROW(w.add(neg), Error);  // negative id
+  EXPECT_EQ(w.num_docs(), 0u);      // a refused document leaves nothing behind
   EXPECT_EQ(w.num_tokens(), 0u);
-  EXPECT_NO_THROW(w.add(two, s00));
+  EXPECT_NO_THROW(w.add(two));
   EXPECT_EQ(w.num_tokens(), 2u);
 }
 
@@ -278,10 +275,10 @@ TEST(Shard, CorruptOrTruncatedFilesAreRefused) {
   }
   test::write_file(p, good + "x");
   expect_error([&] { ShardReader::open(p); }, p, "trailing bytes");
-  std::string v2 = good;
-  v2[8] = 2;
-  test::write_file(p, v2);
-  expect_error([&] { ShardReader::open(p); }, p, "shard version 2");
+  std::string v1 = good;
+  v1[8] = 1;  // version 1 shards carried sentence indices: rebuilt, not read
+  test::write_file(p, v1);
+  expect_error([&] { ShardReader::open(p); }, p, "shard version 1, this build reads 2");
   test::write_file(p, std::string(200, 'x'));
   expect_error([&] { ShardReader::open(p); }, p, "bad magic");
   expect_error([&] { ShardReader::open(d.str("none.bin")); }, d.str("none.bin"), "not found");
@@ -366,7 +363,6 @@ TEST_F(PrepareFixture, BuildsThenRerunIsANoOp) {
     auto d = c.train.doc(i);
     std::vector<int> ids(d.tokens.begin(), d.tokens.end());
     EXPECT_TRUE(texts.count(c.tokenizer.decode(ids))) << "train doc " << i;
-    EXPECT_GE(d.sentences.back(), 2u);  // several sentences per document
   }
 
   auto before = snapshot(out);

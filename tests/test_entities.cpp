@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "text/tokenizer.h"
+#include "memory/codec.h"
 #include "memory/entities.h"
 #include "tests/testutil.h"
 
@@ -112,17 +113,38 @@ TEST(Tracker, DeclaredEntitiesAndFacts) {
   EXPECT_EQ(tr.entities()[0].kind, "character");
   EXPECT_EQ(tr.entities()[1].kind, "place");
   EXPECT_EQ(tr.entities()[1].first_block, 3);
-  // The stored form restores the same tracker.
-  std::map<int, std::string> rec;
-  for (const auto& e : tr.entities()) rec[e.id] = bs::EntityTracker::to_json(e);
+  // The stored form (memory/codec.h, through JSON text as the session keeps it) restores the
+  // same tracker: same records, and the aliases resolve again.
+  std::vector<bs::Entity> stored;
+  for (const auto& e : tr.entities())
+    stored.push_back(bs::decode_entity(bs::parse_json(bs::encode_entity(e).dump(), "t"), "t"));
+  const std::vector<bs::Event> facts =
+      bs::decode_events(bs::parse_json(bs::encode_events(tr.facts()).dump(), "f"), "f");
   bs::EntityTracker back;
-  back.restore(rec, tr.facts_json(), tr.carry());
+  back.restore(stored, facts, tr.carry());
   ASSERT_EQ(back.entities().size(), 2u);
   for (size_t i = 0; i < 2; ++i)
-    EXPECT_EQ(bs::EntityTracker::to_json(back.entities()[i]),
-              bs::EntityTracker::to_json(tr.entities()[i]));
-  EXPECT_EQ(back.facts_json(), tr.facts_json());
-  EXPECT_THROW(back.restore({{0, "{not json"}}, "[]", ""), bs::Error);
+    EXPECT_EQ(bs::encode_entity(back.entities()[i]), bs::encode_entity(tr.entities()[i]));
+  EXPECT_EQ(bs::encode_events(back.facts()), bs::encode_events(tr.facts()));
+  std::vector<bs::Event> ev2;
+  back.observe(4, "Lizzy smiled. ", true, ev2);
+  EXPECT_EQ(back.entities()[0].mentions, 2);
+  // Damaged records are refused with the record named.
+  EXPECT_THROW(bs::parse_json("{not json", "entity 0"), bs::Error);
+  nlohmann::json bad = bs::encode_entity(tr.entities()[0]);
+  bad["mentions"] = "many";
+  try {
+    bs::decode_entity(bad, "session entity 0");
+    ADD_FAILURE() << "a string for mentions was accepted";
+  } catch (const bs::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("session entity 0: 'mentions' is not an integer"),
+              std::string::npos)
+        << e.what();
+  }
+  bad.erase("mentions");
+  EXPECT_THROW(bs::decode_entity(bad, "e"), bs::Error);
+  stored[1].id = 5;
+  EXPECT_THROW(back.restore(stored, facts, ""), bs::Error);  // ids must be 0, 1, ...
 }
 
 TEST(Tracker, HeaderStaysWithinItsBudget) {

@@ -33,7 +33,7 @@ class GeneratorTest : public ::testing::Test {
   std::vector<int> generate(const bs::GenOptions& o, int blocks, std::vector<int> prompt = {}) {
     bs::Generator g(*model, tiny_tokenizer(), o);
     auto d = g.start(prompt);
-    bs::BlockOutput out;
+    bs::Block out;
     for (int b = 0; b < blocks && g.next_block(*d, out); ++b) {
     }
     return d->tokens();
@@ -102,7 +102,7 @@ TEST_F(GeneratorTest, EveryStrategyFillsTheBlockWithinTheSteps) {
     o.steps = 5;
     bs::Generator g(*model, tiny_tokenizer(), o);
     auto d = g.start({});
-    bs::BlockOutput out;
+    bs::Block out;
     std::vector<int> open_after;
     ASSERT_TRUE(g.next_block(*d, out, [&](const bs::StepInfo& i) {
       open_after.push_back(i.masked_left);
@@ -123,7 +123,7 @@ TEST_F(GeneratorTest, FixedTokensSurviveAnywhereInABlock) {
       g.encode_template("Mr. <mask><mask> laughed<mask> at <mask>the letter", "template");
   ASSERT_EQ(std::count(tmpl.begin(), tmpl.end(), Tokenizer::kMask), 4);
   auto d = g.start(tmpl);  // spans two blocks of the tiny model (L = 16)
-  bs::BlockOutput out;
+  bs::Block out;
   std::string text;
   int generated = 0;
   while (d->queued() > 0) {
@@ -157,7 +157,7 @@ TEST_F(GeneratorTest, PromptBlocksAreCommittedAndTheirTextStreams) {
   const int L = cfg.model.block;
   ASSERT_GT(int(ids.size()) + 1, L);  // at least one whole prompt block
   auto d = g.start(ids);
-  bs::BlockOutput out;
+  bs::Block out;
   std::string text;
   ASSERT_TRUE(g.next_block(*d, out));
   EXPECT_EQ(out.generated, 0);  // a whole prompt block: committed, nothing sampled
@@ -191,7 +191,7 @@ TEST_F(GeneratorTest, EndOfDocumentPadsTheBlockAndStops) {
   bs::Generator g(*model, tiny_tokenizer(), o);
   std::vector<int> ids = tiny_tokenizer().encode("Mr. Bennet");
   auto d = g.start(ids);
-  bs::BlockOutput out;
+  bs::Block out;
   ASSERT_TRUE(g.next_block(*d, out));
   EXPECT_TRUE(out.end);
   EXPECT_TRUE(d->ended());
@@ -206,13 +206,28 @@ TEST_F(GeneratorTest, TokenLimitEndsTheDocumentMidBlock) {
   bs::Generator g(*model, tiny_tokenizer(), bs::GenOptions{});
   auto d = g.start({});
   d->set_token_limit(20);  // L = 16: the second block keeps 20 + 1 - 16 = 5 positions
-  bs::BlockOutput out;
+  bs::Block out;
   ASSERT_TRUE(g.next_block(*d, out));
   EXPECT_FALSE(out.end);
   ASSERT_TRUE(g.next_block(*d, out));
   EXPECT_TRUE(out.end);
   for (int i = 5; i < cfg.model.block; ++i) EXPECT_EQ(out.tokens[i], Tokenizer::kEos) << i;
+  EXPECT_EQ(out.generated, 5);  // the positions past the limit were </s> from the start
   EXPECT_FALSE(g.next_block(*d, out));
+}
+
+TEST_F(GeneratorTest, TokenLimitOnABlockBoundaryEndsTheDocumentThere) {
+  bs::Generator g(*model, tiny_tokenizer(), bs::GenOptions{});
+  auto d = g.start({});
+  d->set_token_limit(2 * cfg.model.block - 1);  // <s> + 31 tokens: exactly two blocks
+  bs::Block out;
+  ASSERT_TRUE(g.next_block(*d, out));
+  EXPECT_FALSE(out.end);
+  ASSERT_TRUE(g.next_block(*d, out));
+  EXPECT_TRUE(out.end);
+  EXPECT_TRUE(d->ended());
+  EXPECT_FALSE(g.next_block(*d, out));  // no block of padding after it
+  EXPECT_EQ(d->blocks(), 2);
 }
 
 TEST_F(GeneratorTest, SameSeedSameTextAtAnyThreadCount) {
@@ -237,7 +252,7 @@ TEST_F(GeneratorTest, AbortCommitsNothingAndTheBlockCanBeRedone) {
   o.steps = 4;
   bs::Generator g(*model, tiny_tokenizer(), o);
   auto d = g.start({});
-  bs::BlockOutput out;
+  bs::Block out;
   ASSERT_TRUE(g.next_block(*d, out));
   EXPECT_FALSE(g.next_block(*d, out, [](const bs::StepInfo& i) { return i.step < 2; }));
   EXPECT_EQ(d->blocks(), 1);
@@ -248,20 +263,20 @@ TEST_F(GeneratorTest, AbortCommitsNothingAndTheBlockCanBeRedone) {
 TEST_F(GeneratorTest, ComparisonMemoryModesWriteWithoutSummaries) {
   for (const char* mode : {"window", "none", "full"}) {
     bs::GenOptions o;
-    o.memory = bs::parse_gen_memory(mode);
+    o.memory = bs::parse_context_mode(mode);
     o.steps = 3;
     bs::Generator g(*model, tiny_tokenizer(), o);
     auto d = g.start({});
-    bs::BlockOutput out;
+    bs::Block out;
     for (int b = 0; b < 5; ++b) ASSERT_TRUE(g.next_block(*d, out)) << mode;
     EXPECT_EQ(d->blocks(), 5) << mode;
-    EXPECT_TRUE(d->last_summary().empty()) << mode;  // only the summary mode keeps memory
+    EXPECT_TRUE(out.summary.empty()) << mode;  // only the summary mode keeps memory
   }
   bs::Generator g(*model, tiny_tokenizer(), bs::GenOptions{});
   auto d = g.start({});
-  bs::BlockOutput out;
+  bs::Block out;
   ASSERT_TRUE(g.next_block(*d, out));
-  EXPECT_EQ(d->last_summary().size(), size_t(cfg.model.summary_slots) * cfg.model.d);
+  EXPECT_EQ(out.summary.size(), size_t(cfg.model.summary_slots) * cfg.model.d);
 }
 
 TEST_F(GeneratorTest, BadOptionsAreRefused) {
@@ -271,7 +286,7 @@ TEST_F(GeneratorTest, BadOptionsAreRefused) {
   o = {};
   o.sampler.threshold = 1.5f;
   EXPECT_THROW(bs::Generator(*model, tiny_tokenizer(), o), bs::Error);
-  EXPECT_THROW(bs::parse_gen_memory("everything"), bs::Error);
+  EXPECT_THROW(bs::parse_context_mode("everything"), bs::Error);
   bs::ModelConfig c = cfg.model;
   c.vocab += 8;  // a tokenizer that does not fit the model
   bs::Model other(c);

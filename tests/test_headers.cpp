@@ -20,11 +20,8 @@ TEST(Headers, TrainingBuildsTheHeadersGenerationGives) {
       "Darcy said nothing to Elizabeth. In 1811 Mr. Bennet laughed at the letter! Lady "
       "Catherine de Bourgh came three weeks later, and Lizzy smiled \xE2\x80\x94 caf\xC3\xA9.";
   bs::Encoding enc = tok().encode_with_offsets(text);
-  std::vector<uint16_t> ids(enc.ids.begin(), enc.ids.end());
-  std::vector<uint32_t> sent(ids.size(), 0);
   const int L = 16, E = 24;
-  bs::DocBlocks d = bs::cut_blocks({ids, sent}, L);
-  bs::add_headers(d, tok(), E);
+  bs::DocBlocks d = bs::cut_blocks(std::span<const int>(enc.ids), L, tok(), E);
   ASSERT_EQ(int(d.headers.size()), d.nblocks());
   ASSERT_GE(d.nblocks(), 4);
 
@@ -39,7 +36,7 @@ TEST(Headers, TrainingBuildsTheHeadersGenerationGives) {
   prompt.push_back(bs::Tokenizer::kEos);  // the document ends, as the training copy does
   auto doc = g.start(prompt);
   bs::DocumentMemory mem;
-  bs::BlockOutput out;
+  bs::Block out;
   int b = 0, with_entities = 0;
   for (; b < d.nblocks(); ++b) {
     const std::vector<int> h = mem.header(tok(), E);
@@ -60,10 +57,8 @@ TEST(Headers, TrainingBuildsTheHeadersGenerationGives) {
 }
 
 TEST(Headers, NoHeadersWithoutABudget) {
-  std::vector<uint16_t> ids(40, 20);
-  std::vector<uint32_t> sent(40, 0);
-  bs::DocBlocks d = bs::cut_blocks({ids, sent}, 16);
-  bs::add_headers(d, tok(), 0);
+  std::vector<int> ids(40, 20);
+  bs::DocBlocks d = bs::cut_blocks(std::span<const int>(ids), 16, tok(), 0);
   for (int b = 0; b < d.nblocks(); ++b) EXPECT_TRUE(d.header(b).empty());
 }
 

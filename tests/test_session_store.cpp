@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "memory/codec.h"
 #include "memory/session_store.h"
 #include "tests/testutil.h"
 
@@ -20,16 +21,34 @@ bs::SessionMeta sample_meta() {
   m.model_hash = "00112233aabbccdd";
   m.tokenizer_hash = "0123456789abcdef";
   m.model_path = "/models/m.safetensors";
-  m.config = "[model]\nd = 32\n";
-  m.options = "{\"seed\":3}";
+  m.options.seed = 3;
+  m.options.sampler.top_p = 0.9f;
+  m.options.sampler.strategy = bs::Strategy::margin;
+  m.options.memory = bs::ContextMode::window;
+  m.blocks = 12;
   m.queue = {2, 40, 41, 4, 42};
   m.token_limit = 100;
-  m.facts = "[]";
+  bs::Event f;
+  f.block = -1, f.sentence = "Mr. Bennet has five daughters.";
+  m.facts = {f};
   return m;
 }
 
-bs::BlockRecord block(int i) {
-  bs::BlockRecord b;
+bs::Entity entity(int id, int mentions) {
+  bs::Entity e;
+  e.id = id, e.name = "Name " + std::to_string(id), e.mentions = mentions;
+  e.aliases = {"N" + std::to_string(id)};
+  return e;
+}
+
+bs::Event event(int block) {
+  bs::Event e;
+  e.block = block, e.sentence = "In 1811 it rained.", e.times = {"1811"}, e.entities = {0};
+  return e;
+}
+
+bs::Block block(int i) {
+  bs::Block b;
   b.index = i;
   b.tokens = {2 + i, 50, 51, 3};
   b.text = "block " + std::to_string(i) + " caf\xC3\xA9";
@@ -60,30 +79,35 @@ TEST(SessionStore, CommittedBlocksComeBackExactly) {
   bs::test::TempDir tmp;
   const std::string dir = tmp.str("s");
   {
-    auto st = bs::SessionStore::create(dir, sample_meta(), {{0, "{\"id\":0}"}});
+    auto st = bs::SessionStore::create(dir, sample_meta(), {entity(0, 0)});
     for (int i = 0; i < 3; ++i)
-      st->commit(block(i), {{i, "{\"id\":" + std::to_string(i) + "}"}},
-                 "[{\"block\":" + std::to_string(i) + "}]",
-                 {i + 1, i == 2 ? std::string("\xE2\x80") : std::string(), false, "carry"});
+      st->commit(block(i), {entity(i, i + 1)}, {event(i)},
+                 {i + 1, i == 2 ? std::string("\xE2\x80") : std::string(), false, "carry",
+                  {event(i), event(i)}});
     // Out of order is refused.
-    EXPECT_THROW(st->commit(block(5), {}, "[]", {6, "", false, ""}), bs::Error);
+    EXPECT_THROW(st->commit(block(5), {}, {}, {6, "", false, "", {}}), bs::Error);
   }
   auto st = bs::SessionStore::open(dir);
-  EXPECT_EQ(st->meta().queue, sample_meta().queue);
-  EXPECT_EQ(st->meta().model_hash, sample_meta().model_hash);
+  const bs::SessionMeta want_meta = sample_meta();
+  EXPECT_EQ(st->meta().queue, want_meta.queue);
+  EXPECT_EQ(st->meta().model_hash, want_meta.model_hash);
   EXPECT_EQ(st->meta().token_limit, 100);
+  EXPECT_EQ(st->meta().blocks, 12);
+  EXPECT_EQ(bs::encode_settings(st->meta().options, 0), bs::encode_settings(want_meta.options, 0));
+  EXPECT_EQ(bs::encode_events(st->meta().facts), bs::encode_events(want_meta.facts));
   EXPECT_EQ(st->state().blocks, 3);
   EXPECT_EQ(st->state().pending, "\xE2\x80");
   EXPECT_EQ(st->state().carry, "carry");
+  EXPECT_EQ(bs::encode_events(st->state().recent), bs::encode_events({event(2), event(2)}));
   for (int i = 0; i < 3; ++i) {
-    bs::BlockRecord b = st->block(i), want = block(i);
-    EXPECT_EQ(b.tokens, want.tokens);
-    EXPECT_EQ(b.text, want.text);
+    bs::Block b = st->block(i), want = block(i);
+    EXPECT_EQ(bs::encode_block(b), bs::encode_block(want));
     EXPECT_EQ(b.summary, want.summary);
-    EXPECT_EQ(b.steps, want.steps);
-    EXPECT_EQ(st->timeline(i), "[{\"block\":" + std::to_string(i) + "}]");
+    EXPECT_EQ(bs::encode_events(st->timeline(i)), bs::encode_events({event(i)}));
   }
-  EXPECT_EQ(st->entities().size(), 3u);
+  ASSERT_EQ(st->entities().size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(bs::encode_entity(st->entities()[i]), bs::encode_entity(entity(i, i + 1)));
   EXPECT_THROW(st->block(3), bs::Error);
   EXPECT_GT(st->disk_bytes(), 0u);
 }
@@ -126,7 +150,7 @@ TEST(SessionStore, ForeignCorruptNewerAndOccupiedDirectoriesAreRefusedUntouched)
   const std::string dir = tmp.str("corrupt");
   {
     auto st = bs::SessionStore::create(dir, sample_meta());
-    st->commit(block(0), {}, "[]", {1, "", false, ""});
+    st->commit(block(0), {}, {}, {1, "", false, "", {}});
   }
   bs::test::write_file(fs::path(dir) / "CURRENT", "garbage\n");
   before = snapshot(dir);

@@ -6,6 +6,7 @@
 
 #include "text/text_stream.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 
 namespace {
 

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 #include "text/sentences.h"
 #include "text/tokenizer.h"
 #include "tests/testutil.h"
@@ -339,6 +340,52 @@ TEST_F(TokenizerTest, TokenSentenceIndices) {
   std::vector<TokenSpan> toks = {{0, 2}, {2, 4}, {4, 4}, {4, 4}, {4, 7}, {7, 10}};
   EXPECT_EQ(token_sentence_indices(toks, s2), (std::vector<uint32_t>{0, 0, 1, 1, 1, 1}));
   EXPECT_TRUE(token_sentence_indices({}, s2).empty());
+}
+
+// One byte-fallback token per byte, so the token boundaries (and the expected indices) can be
+// written down by hand.
+std::vector<int> byte_tokens(const Tokenizer& t, std::string_view bytes) {
+  std::vector<int> ids;
+  for (unsigned char c : bytes) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", c);
+    int id = -1;
+    for (int i = 0; i < t.vocab_size() && id < 0; ++i)
+      if (t.id_to_piece(i) == piece) id = i;
+    EXPECT_GE(id, 0) << piece;
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+TEST_F(TokenizerTest, BlockSentenceIndices) {
+  Tokenizer t = tok();
+  using V = std::vector<int>;
+  // A sentence that crosses the block boundary: the block's first sentence is index 0.
+  EXPECT_EQ(block_sentence_indices(t, byte_tokens(t, "He said"), byte_tokens(t, " no. She left.")),
+            (V{0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}));
+  // The previous block is read: "Mr." before the block is an abbreviation, so ". Darcy." goes on
+  // with its sentence; the block alone breaks after its first ". ".
+  EXPECT_EQ(block_sentence_indices(t, byte_tokens(t, "He met Mr"), byte_tokens(t, ". Darcy.")),
+            (V{0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(block_sentence_indices(t, {}, byte_tokens(t, ". Darcy.")), (V{0, 0, 1, 1, 1, 1, 1, 1}));
+  // A character cut by the block boundary is whole with the previous block: "Caf\xC3" +
+  // "\xA9. Tea." reads "Café. Tea.".
+  EXPECT_EQ(block_sentence_indices(t, byte_tokens(t, "Caf\xC3"), byte_tokens(t, "\xA9. Tea.")),
+            (V{0, 0, 0, 1, 1, 1, 1}));
+  // ... and a character cut by the end of the block (its rest comes later) reads as spaces, so
+  // it stays with the sentence before it; so do bytes that are no character at all.
+  EXPECT_EQ(block_sentence_indices(t, {}, byte_tokens(t, "Hi. Yo. \xE2\x80")),
+            (V{0, 0, 0, 0, 1, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(block_sentence_indices(t, {}, byte_tokens(t, "Hi. \xFF\xFEYo.")),
+            (V{0, 0, 0, 0, 0, 0, 1, 1, 1}));
+  // <s> belongs to the first sentence, </s> padding to the last, a block without text is all 0.
+  V blk = {Tokenizer::kBos};
+  for (int id : byte_tokens(t, "Hi. Yo.")) blk.push_back(id);
+  blk.push_back(Tokenizer::kEos), blk.push_back(Tokenizer::kEos);
+  EXPECT_EQ(block_sentence_indices(t, {}, blk), (V{0, 0, 0, 0, 0, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(block_sentence_indices(t, blk, V(4, Tokenizer::kEos)), (V{0, 0, 0, 0}));
+  EXPECT_EQ(block_sentence_indices(t, {}, V(4, Tokenizer::kEos)), (V{0, 0, 0, 0}));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "text/sentences.h"
 #include "text/tokenizer.h"
 #include "kernels/thread_pool.h"
 #include "tests/testutil.h"
@@ -26,24 +27,27 @@ ModelConfig tiny_model(int vocab) {
   return c;
 }
 
-// A document of n tokens cycling through ids 10.., sentences of 5 tokens.
-DocBlocks make_doc(int n, int L, int offset = 0, int vocab = 60) {
-  std::vector<uint16_t> tok(n);
-  std::vector<uint32_t> sent(n);
-  for (int i = 0; i < n; ++i)
-    tok[i] = uint16_t(10 + (i * 7 + offset) % (vocab - 10)), sent[i] = uint32_t(i / 5);
-  return cut_blocks({tok, sent}, L);
+// The tokenizer of these tests: trained once, a fresh copy for each caller (Trainer owns one).
+Tokenizer tiny_tokenizer() {
+  static const std::string bytes = [] {
+    std::vector<std::string> docs;
+    for (int i = 0; i < 60; ++i)
+      docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
+                     ". She laughed.\n");
+    std::vector<std::string_view> v(docs.begin(), docs.end());
+    TokenizerTrainOptions o;
+    o.vocab_size = 300;
+    return train_tokenizer(v, o);
+  }();
+  return Tokenizer::from_serialized(bytes, "test tokenizer");
 }
 
-Tokenizer tiny_tokenizer() {
-  std::vector<std::string> docs;
-  for (int i = 0; i < 60; ++i)
-    docs.push_back("Elizabeth walked to Longbourn on day " + std::to_string(i) +
-                   ". She laughed.\n");
-  std::vector<std::string_view> v(docs.begin(), docs.end());
-  TokenizerTrainOptions o;
-  o.vocab_size = 300;
-  return Tokenizer::from_serialized(train_tokenizer(v, o), "test tokenizer");
+// A document of n tokens cycling through ids 10.. (ordinary pieces of tiny_tokenizer()).
+DocBlocks make_doc(int n, int L, int offset = 0, int vocab = 60) {
+  static const Tokenizer tok = tiny_tokenizer();
+  std::vector<int> ids(n);
+  for (int i = 0; i < n; ++i) ids[i] = 10 + (i * 7 + offset) % (vocab - 10);
+  return cut_blocks(std::span<const int>(ids), L, tok);
 }
 
 TEST(Schedule, WarmupThenCosineToMinLr) {
@@ -94,23 +98,33 @@ TEST(AdamW, MatchesTheFormulaWithClippingAndDecayMask) {
 }
 
 TEST(CutBlocks, BosTextEosPaddingAndSentencesPerBlock) {
-  std::vector<uint16_t> tok = {20, 21, 22, 23, 24, 25, 26, 27, 28, 29};
-  std::vector<uint32_t> sent = {0, 0, 1, 1, 1, 2, 2, 3, 3, 3};
-  DocBlocks b = cut_blocks({tok, sent}, 4);
-  ASSERT_EQ(b.nblocks(), 3);  // 1 + 10 + 1 = 12 tokens
-  EXPECT_EQ(b.tokens, (std::vector<int>{2, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 3}));
-  // block 1 = 23 24 25 26 with sentences 1 1 2 2 -> 0 0 1 1
-  EXPECT_EQ(std::vector<int>(b.sent(1).begin(), b.sent(1).end()), (std::vector<int>{0, 0, 1, 1}));
-  DocBlocks c = cut_blocks(
-      {std::span<const uint16_t>(tok.data(), 3), std::span<const uint32_t>(sent.data(), 3)}, 4);
-  EXPECT_EQ(c.tokens, (std::vector<int>{2, 20, 21, 22, 3, 3, 3, 3}));
+  const Tokenizer tok = tiny_tokenizer();
+  // "She laughed. She said nothing." as tokens, twice: sentences cross the 6-token blocks.
+  std::vector<int> ids = tok.encode("She laughed. She said nothing. She laughed. She said nothing.");
+  const int L = 6;
+  DocBlocks b = cut_blocks(std::span<const int>(ids), L, tok);
+  const size_t n = ids.size() + 2;
+  ASSERT_EQ(b.nblocks(), int((n + L - 1) / L));
+  EXPECT_EQ(b.tokens[0], Tokenizer::kBos);
+  EXPECT_EQ(std::vector<int>(b.tokens.begin() + 1, b.tokens.begin() + 1 + ids.size()), ids);
+  for (size_t i = n - 1; i < b.tokens.size(); ++i) EXPECT_EQ(b.tokens[i], Tokenizer::kEos);
+  // Every block's indices are block_sentence_indices over the previous block and itself.
+  for (int k = 0; k < b.nblocks(); ++k) {
+    const std::span<const int> prev = k > 0 ? b.block(k - 1) : std::span<const int>();
+    const std::vector<int> want = block_sentence_indices(tok, prev, b.block(k));
+    EXPECT_EQ(std::vector<int>(b.sent(k).begin(), b.sent(k).end()), want) << "block " << k;
+    EXPECT_EQ(b.sent(k)[0], 0);
+  }
+  // A short document: 1 + 3 + 1 = 5 tokens, padded with </s> to one block of 8.
+  DocBlocks c = cut_blocks(std::span<const int>(ids.data(), 3), 8, tok);
+  EXPECT_EQ(c.tokens, (std::vector<int>{2, ids[0], ids[1], ids[2], 3, 3, 3, 3}));
 }
 
 // The loss of a fixed 3-block unroll over two documents, and its gradient, through BlockRunner:
 // every block's masked pass sees the summaries of the earlier blocks (summary mode), so the
 // gradient of the later losses flows back through the clean passes.
 double unroll_loss(const Model& m, const std::vector<DocBlocks>& docs, std::vector<float>* grads,
-                   MemMode mode2 = MemMode::summary) {
+                   ContextMode mode2 = ContextMode::summary) {
   BlockRunner r(m, kernels::ref_ops(), kernels::ref_grad_ops(), 64);
   std::vector<DocState> st(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) st[i].doc = &docs[i];
@@ -124,7 +138,7 @@ double unroll_loss(const Model& m, const std::vector<DocBlocks>& docs, std::vect
       BlockJob j;
       j.doc = d;
       j.rates = {rates[b][d]};
-      j.modes = {b == 2 && d == 1 ? mode2 : MemMode::summary};
+      j.modes = {b == 2 && d == 1 ? mode2 : ContextMode::summary};
       j.scale = 0.1f;
       j.clean = b < 2;
       j.grad = true;
@@ -147,7 +161,7 @@ TEST(BlockRunner, BackwardThroughSummariesMatchesFiniteDifferences) {
   for (auto& p : m.params) p += nd(prng);
   std::vector<DocBlocks> docs = {make_doc(30, 8, 0), make_doc(26, 8, 3)};
   std::vector<float> g(m.params.size(), 0.f);
-  unroll_loss(m, docs, &g, MemMode::full);
+  unroll_loss(m, docs, &g, ContextMode::full);
   std::mt19937 rng(11);
   const float eps = 3e-3f;
   for (const char* name :
@@ -163,9 +177,9 @@ TEST(BlockRunner, BackwardThroughSummariesMatchesFiniteDifferences) {
       std::vector<float> saved(m.params.begin() + t->offset,
                                m.params.begin() + t->offset + t->numel);
       for (size_t i = 0; i < t->numel; ++i) m.params[t->offset + i] = saved[i] + eps * u[i];
-      double fp = unroll_loss(m, docs, nullptr, MemMode::full);
+      double fp = unroll_loss(m, docs, nullptr, ContextMode::full);
       for (size_t i = 0; i < t->numel; ++i) m.params[t->offset + i] = saved[i] - eps * u[i];
-      double fm = unroll_loss(m, docs, nullptr, MemMode::full);
+      double fm = unroll_loss(m, docs, nullptr, ContextMode::full);
       std::copy(saved.begin(), saved.end(), m.params.begin() + t->offset);
       const double num = (fp - fm) / (2 * eps);
       EXPECT_NEAR(ana, num, 3e-2 * std::max(std::abs(num), 0.02)) << name << " direction " << k;
@@ -309,7 +323,7 @@ TEST(Evaluate, FixedSeedIsReproducibleAndModesDiffer) {
   EXPECT_EQ(a.blocks, 21);  // 3 docs × ceil(52/8) blocks
   EXPECT_GT(a.ci95, 0);
   EXPECT_NEAR(a.nll, std::log(60.0), 1.0);  // untrained: about uniform over the vocabulary
-  o.mode = MemMode::none;
+  o.mode = ContextMode::none;
   EXPECT_NE(evaluate(m, docs, o).nll, a.nll);
   o.max_blocks = 6;
   EXPECT_EQ(evaluate(m, docs, o).blocks, 6);

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 
 namespace bs {
 namespace {
@@ -88,6 +89,26 @@ std::vector<uint32_t> token_sentence_indices(std::span<const TokenSpan> tokens,
     while (s < last && key >= sentences[s].end) ++s;
     out[i] = s;
   }
+  return out;
+}
+
+std::vector<int> block_sentence_indices(const Tokenizer& tok, std::span<const int> previous,
+                                        std::span<const int> block) {
+  std::string bytes;
+  std::vector<TokenSpan> spans(previous.size() + block.size());
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const int id = i < previous.size() ? previous[i] : block[i - previous.size()];
+    spans[i].begin = uint32_t(bytes.size());
+    bytes += tok.token_bytes(id);
+    spans[i].end = uint32_t(bytes.size());
+  }
+  const std::string text = utf8_replace_invalid(bytes, ' ');
+  const std::vector<uint32_t> all =
+      token_sentence_indices(spans, sentence_spans(text, "block text"));
+  std::vector<int> out(block.size(), 0);
+  if (block.empty()) return out;
+  const uint32_t first = all[previous.size()];
+  for (size_t i = 0; i < block.size(); ++i) out[i] = int(all[previous.size() + i] - first);
   return out;
 }
 

@@ -30,4 +30,22 @@ std::vector<SentenceSpan> sentence_spans(std::string_view text, const char* what
 std::vector<uint32_t> token_sentence_indices(std::span<const TokenSpan> tokens,
                                              std::span<const SentenceSpan> sentences);
 
+// The sentence index of each token of a block, counted from 0 at the sentence that holds the
+// block's first token: the one definition that generation's commit pass, training, evaluation and
+// `forward` all use for the recency bias (docs/MODEL.md §3). It reads what generation knows when
+// it commits the block — the block and the tokens before it — through a fixed window: `previous`
+// is the previous block (empty for block 0). Steps:
+//   1. the text is the token bytes (Tokenizer::token_bytes) of previous + block; reserved ids
+//      (<s>, </s>, ...) add no bytes;
+//   2. every byte that is not part of a well-formed character (a character cut by the start of
+//      the window or the end of the block, or bytes that never form one) is read as a space, so
+//      the text is valid and byte offsets are unchanged;
+//   3. sentence_spans() segments it; token_sentence_indices() assigns each token the sentence of
+//      its last byte, a token without bytes the sentence at its position (so <s> belongs to the
+//      first sentence and </s> padding to the last);
+//   4. indices are renumbered from the block's first token.
+// Indices never decrease along the block and are 0 for a block without text.
+std::vector<int> block_sentence_indices(const Tokenizer& tok, std::span<const int> previous,
+                                        std::span<const int> block);
+
 }  // namespace bs

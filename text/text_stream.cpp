@@ -1,23 +1,11 @@
 #include "text/text_stream.h"
 
 #include "core/fileio.h"
+#include "text/utf8.h"
 
 namespace bs {
 
-namespace {
-
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length a lead byte announces, or 0 for a byte that cannot start a character.
-size_t lead_length(unsigned char c) {
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) return 2;
-  if ((c & 0xF0) == 0xE0) return 3;
-  if ((c & 0xF8) == 0xF0) return 4;
-  return 0;
-}
-
-}  // namespace
 
 std::string Utf8Stream::push(std::string_view bytes) {
   pending_.append(bytes);
@@ -32,11 +20,7 @@ std::string Utf8Stream::push(std::string_view bytes) {
       break;
     }
     out.append(rest.substr(0, bad));
-    const size_t len = lead_length(static_cast<unsigned char>(rest[bad]));
-    bool incomplete = len > 1 && rest.size() - bad < len;
-    for (size_t k = bad + 1; incomplete && k < rest.size(); ++k)
-      incomplete = (static_cast<unsigned char>(rest[k]) & 0xC0) == 0x80;
-    if (incomplete) {  // wait for the rest of the character
+    if (utf8_incomplete_tail(rest, bad)) {  // wait for the rest of the character
       start += bad;
       break;
     }

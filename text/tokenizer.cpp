@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "text/utf8.h"
 
 namespace bs {
 namespace {
@@ -192,8 +193,7 @@ class DocLines : public sentencepiece::SentenceIterator {
       if (end - pos_ > kMaxLine) {
         size_t cut = d.rfind(' ', pos_ + kMaxLine);
         end = (cut != std::string_view::npos && cut > pos_) ? cut : pos_ + kMaxLine;
-        // Never cut inside a UTF-8 sequence.
-        while (end > pos_ && (uint8_t(d[end]) & 0xC0) == 0x80) --end;
+        end = utf8_floor(d, end);  // never cut inside a character
         if (end == pos_) end = pos_ + kMaxLine;
         cur_.assign(d.substr(pos_, end - pos_));
         pos_ = end;

@@ -12,65 +12,6 @@
 
 namespace bs {
 
-MemMode parse_mem_mode(const std::string& s) {
-  if (s == "summary") return MemMode::summary;
-  if (s == "window") return MemMode::window;
-  if (s == "none") return MemMode::none;
-  if (s == "full") return MemMode::full;
-  throw Error("--memory " + s, "unknown memory mode (use summary, window, full or none)");
-}
-
-const char* mem_mode_name(MemMode m) {
-  switch (m) {
-    case MemMode::summary:
-      return "summary";
-    case MemMode::window:
-      return "window";
-    case MemMode::none:
-      return "none";
-    default:
-      return "full";
-  }
-}
-
-DocBlocks cut_blocks(const ShardDoc& d, int L) {
-  DocBlocks b;
-  b.L = L;
-  const size_t n = d.tokens.size() + 2;  // BOS + text + EOS, as generation sees a document
-  const size_t nb = (n + L - 1) / L;
-  b.tokens.assign(nb * L, Tokenizer::kEos);
-  b.sentence.assign(nb * L, 0);
-  b.tokens[0] = Tokenizer::kBos;
-  std::copy(d.tokens.begin(), d.tokens.end(), b.tokens.begin() + 1);
-  const uint32_t last = d.sentences.empty() ? 0 : d.sentences.back();
-  for (size_t i = 1; i < nb * L; ++i) {
-    uint32_t s = i - 1 < d.sentences.size() ? d.sentences[i - 1] : last;
-    b.sentence[i] = int(s);
-  }
-  for (size_t blk = 0; blk < nb; ++blk) {  // count sentences from each block's first token
-    const int first = b.sentence[blk * L];
-    for (int i = 0; i < L; ++i) b.sentence[blk * L + i] -= first;
-  }
-  return b;
-}
-
-void add_headers(DocBlocks& d, const Tokenizer& tok, int E) {
-  d.headers.assign(size_t(d.nblocks()), {});
-  if (E <= 0) return;
-  DocumentMemory mem;
-  Utf8Stream text;
-  for (int b = 0; b < d.nblocks(); ++b) {
-    d.headers[b] = mem.header(tok, E);
-    std::string bytes;
-    for (int t : d.block(b)) bytes += tok.token_bytes(t);
-    const bool last = b + 1 == d.nblocks();
-    std::string s = text.push(bytes);
-    if (last) s += text.finish();
-    std::vector<Event> events;
-    mem.read(b, s, last, events);
-  }
-}
-
 Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs,
                        std::mt19937_64& rng, int stage_index) {
   const ModelConfig& c = m_.config();
@@ -134,19 +75,19 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
       ctx.sentence = sent;
       Stage::SeqInfo info{job.doc, -1, {}};
       switch (job.modes[r]) {
-        case MemMode::summary:
+        case ContextMode::summary:
           if (headers_) ctx.header = ds.doc->header(b);
           ctx.mem = mem_ptr();
           ctx.mem_rows = ctx.mem ? int(mem_src.size()) * K : 0;
           ctx.window = win;
           if (ctx.mem) info.mem_src = mem_src;
           break;
-        case MemMode::window:
+        case ContextMode::window:
           ctx.window = win;
           break;
-        case MemMode::none:
+        case ContextMode::none:
           break;
-        case MemMode::full: {
+        case ContextMode::full: {
           const size_t start = size_t(b) * L,
                        from = start > size_t(full_context_) ? start - full_context_ : 0;
           ctx.window = {ds.doc->tokens.data() + from, start - from};

@@ -23,34 +23,12 @@
 #include "text/tokenizer.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
-#include "corpus/shard.h"
+#include "blocks/layout.h"
+#include "training/doc_blocks.h"
 #include "training/packed_pass.h"
 
 namespace bs {
 
-enum class MemMode { summary, window, none, full };
-MemMode parse_mem_mode(const std::string& s);  // throws bs::Error for an unknown mode
-const char* mem_mode_name(MemMode m);
-
-struct DocBlocks {
-  std::vector<int> tokens;    // (nblocks·L) BOS, text tokens, EOS, EOS padding
-  std::vector<int> sentence;  // (nblocks·L) sentence index counted from the block's first token
-  std::vector<std::vector<int>> headers;  // per block: the header H generation would give it
-                                          // (empty when model.header_tokens = 0)
-  int L = 0;
-  int nblocks() const { return L ? int(tokens.size()) / L : 0; }
-  std::span<const int> header(int b) const {
-    return size_t(b) < headers.size() ? std::span<const int>(headers[size_t(b)])
-                                      : std::span<const int>();
-  }
-  std::span<const int> block(int b) const { return {tokens.data() + size_t(b) * L, size_t(L)}; }
-  std::span<const int> sent(int b) const { return {sentence.data() + size_t(b) * L, size_t(L)}; }
-};
-DocBlocks cut_blocks(const ShardDoc& d, int L);
-
-// Fills d.headers with the header of each block exactly as generation builds it: the entity
-// tracker reads blocks 0..b-1 (text streamed from token bytes) and renders at most E tokens.
-void add_headers(DocBlocks& d, const Tokenizer& tok, int E);
 
 // One document in flight: its summaries so far.
 struct DocState {
@@ -64,7 +42,7 @@ struct DocState {
 struct BlockJob {
   int doc = 0;                 // index into the DocState list
   std::vector<float> rates;    // one masked pass per rate (may be empty)
-  std::vector<MemMode> modes;  // (rates) context of each masked pass
+  std::vector<ContextMode> modes;  // (rates) context of each masked pass
   float scale = 1.f;           // loss weight factor: weight = scale / t
   bool clean = true;           // run the clean pass (and append the summary)
   bool grad = false;           // the summary takes part in backward

@@ -21,17 +21,6 @@ double now() {
 
 }  // namespace
 
-std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L, const Tokenizer* tok, int E) {
-  BS_CHECK(E <= 0 || tok, "load_blocks", "headers need the tokenizer");
-  std::vector<DocBlocks> out;
-  out.reserve(shard.num_docs());
-  for (size_t i = 0; i < shard.num_docs(); ++i) {
-    out.push_back(cut_blocks(shard.doc(i), L));
-    if (E > 0) add_headers(out.back(), *tok, E);
-  }
-  return out;
-}
-
 Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train)
     : Trainer(cfg, std::move(tok), std::move(train), [&] {
         auto m = std::make_unique<Model>(cfg.model);
@@ -116,13 +105,13 @@ Trainer::Window Trainer::sample_window(std::mt19937_64& rng) const {
   return w;
 }
 
-MemMode Trainer::sample_mode(std::mt19937_64& rng) const {
+ContextMode Trainer::sample_mode(std::mt19937_64& rng) const {
   const TrainConfig& t = cfg_.train;
   const double u = uniform01(rng);
-  if (u < t.memory_dropout) return MemMode::window;
-  if (u < t.memory_dropout + t.none_prob) return MemMode::none;
-  if (u < t.memory_dropout + t.none_prob + t.full_prob) return MemMode::full;
-  return MemMode::summary;
+  if (u < t.memory_dropout) return ContextMode::window;
+  if (u < t.memory_dropout + t.none_prob) return ContextMode::none;
+  if (u < t.memory_dropout + t.none_prob + t.full_prob) return ContextMode::full;
+  return ContextMode::summary;
 }
 
 // One micro-batch: batch windows, burn-in, unroll with backward. Returns Σ weight·nll.

@@ -67,7 +67,7 @@ class Trainer {
     int doc, first, burn, count;  // burn: blocks before `first` summarised without gradient
   };
   Window sample_window(std::mt19937_64& rng) const;
-  MemMode sample_mode(std::mt19937_64& rng) const;
+  ContextMode sample_mode(std::mt19937_64& rng) const;
   double micro_batch(std::mt19937_64& rng, float scale, int64_t& tokens, double& flops);
 
   Config cfg_;
@@ -80,10 +80,5 @@ class Trainer {
   int64_t step_ = 0, tokens_ = 0;
   double elapsed_ = 0;
 };
-
-// Loads the documents of a shard, cut into blocks of L, with each block's header H when E > 0
-// (tok must then be given).
-std::vector<DocBlocks> load_blocks(const class ShardReader& shard, int L,
-                                   const Tokenizer* tok = nullptr, int E = 0);
 
 }  // namespace bs
