@@ -6,9 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <random>
 
 #include "blocks/layout.h"
+#include "core/config.h"
+#include "session/session.h"
+#include "tests/testutil.h"
+#include "training/block_runner.h"
+#include "training/doc_blocks.h"
 #include "core/forward.h"
 #include "core/model.h"
 #include "kernels/backward.h"
@@ -95,6 +102,123 @@ TEST(TrainInfer, TrainingPassGivesTheInferenceProbabilities) {
             << "context " << k << " row " << i << " threads " << threads;
   }
   bs::set_num_threads(1);
+}
+
+// The summaries generation commits and the summaries training computes, for the same document,
+// must be the same numbers: the same context (memory, header, window), the same block and the
+// same sentence indices. Both sides run on the scalar reference ops, whose every output row is
+// computed on its own in a fixed order, so any difference in the inputs shows as a difference in
+// bits (the optimised ops agree only to rounding across different row counts).
+class SameSummaries : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg = bs::make_config(std::string(BS_SOURCE_DIR) + "/samples/configs/tiny.toml", {});
+    cfg.model.vocab = tok().vocab_size();
+    cfg.model.header_tokens = 24;  // entities and events render (tests/test_headers.cpp)
+    cfg.model.recency_init = 3.f;  // a strong recency bias: sentence indices matter
+    model = std::make_unique<bs::Model>(cfg.model);
+    model->init_random();
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.f, 0.05f);
+    for (auto& p : model->params) p += nd(rng);
+  }
+  static const bs::Tokenizer& tok() { return bs::test::tiny_tokenizer(); }
+  bs::GenOptions options() const {
+    bs::GenOptions o;
+    o.ops = &bs::kernels::ref_ops();
+    o.packed_weights = false;
+    o.steps = 4;
+    o.seed = 9;
+    return o;
+  }
+  // Training's clean passes over the document, block by block (summary mode, with headers).
+  std::vector<std::vector<float>> training_summaries(const bs::DocBlocks& d) const {
+    bs::BlockRunner runner(*model, bs::kernels::ref_ops(), bs::kernels::ref_grad_ops(), 64);
+    std::vector<bs::DocState> st(1);
+    st[0].doc = &d;
+    std::mt19937_64 rng(1);
+    for (int b = 0; b < d.nblocks(); ++b) {
+      bs::BlockJob j;
+      j.doc = 0;
+      runner.run(st, {j}, rng, -1);
+    }
+    return st[0].summaries;
+  }
+  bs::Config cfg;
+  std::unique_ptr<bs::Model> model;
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST_F(SameSummaries, PromptBlocksCommittedByGenerationAndTrainingsCleanPass) {
+  const int L = cfg.model.block;
+  // Text tokens laid out so that (a) "€", three byte-fallback pieces, straddles the boundary of
+  // blocks 0 and 1 (document positions 15, 16, 17 with <s> at 0) and (b) sentences run across
+  // the later block boundaries.
+  std::vector<int> head = tok().encode(
+      "Mr. Bennet laughed at the letter and Elizabeth said nothing at all that day");
+  head.resize(size_t(L - 2));
+  std::vector<int> ids = head;
+  for (unsigned char c : std::string("\xE2\x82\xAC")) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", c);
+    int id = -1;
+    for (int i = 0; i < tok().vocab_size() && id < 0; ++i)
+      if (tok().id_to_piece(i) == piece) id = i;
+    ASSERT_GE(id, 0);
+    ids.push_back(id);
+  }
+  for (int id : tok().encode(" She walked to Longbourn on day 12. Mr. Bennet laughed at the "
+                             "letter! She said nothing. Elizabeth walked to Longbourn."))
+    ids.push_back(id);
+  const bs::DocBlocks d = bs::cut_blocks(std::span<const int>(ids), L, tok(), 24);
+  ASSERT_GE(d.nblocks(), 4);
+  int multi_sentence_blocks = 0;
+  for (int b = 0; b < d.nblocks(); ++b) multi_sentence_blocks += d.sent(b)[L - 1] > 0;
+  ASSERT_GE(multi_sentence_blocks, 2) << "the document should exercise the recency bias";
+
+  // Generation: the same tokens (and the end of document) as a prompt, so every block is
+  // committed as it stands, with the header the session renders.
+  bs::Generator gen(*model, tok(), options());
+  bs::SessionStart start;
+  start.prompt = ids;
+  start.prompt.push_back(bs::Tokenizer::kEos);
+  auto session = bs::Session::create(gen, std::move(start));
+  std::vector<std::vector<float>> committed;
+  session->write(0, [&](const bs::Block& b) { committed.push_back(b.summary); });
+  ASSERT_EQ(int(committed.size()), d.nblocks());
+  EXPECT_EQ(session->document().tokens(), d.tokens);
+
+  const auto trained = training_summaries(d);
+  ASSERT_EQ(trained.size(), committed.size());
+  for (size_t b = 0; b < trained.size(); ++b)
+    EXPECT_TRUE(same_bits(committed[b], trained[b])) << "block " << b;
+
+  // The comparison sees the sentence indices: with all of them 0 the summaries differ.
+  bs::DocBlocks flat = d;
+  std::fill(flat.sentence.begin(), flat.sentence.end(), 0);
+  const auto other = training_summaries(flat);
+  int differ = 0;
+  for (size_t b = 0; b < other.size(); ++b) differ += !same_bits(committed[b], other[b]);
+  EXPECT_GT(differ, 0);
+}
+
+TEST_F(SameSummaries, GeneratedBlocksCommittedByGenerationAndTrainingsCleanPass) {
+  // Blocks the sampler wrote (committed through the prefix cache of their denoising steps).
+  bs::Generator gen(*model, tok(), options());
+  bs::SessionStart start;
+  start.prompt = tok().encode("Elizabeth walked to Longbourn. Mr. Bennet laughed");
+  auto session = bs::Session::create(gen, std::move(start));
+  std::vector<std::vector<float>> committed;
+  session->write(4, [&](const bs::Block& b) { committed.push_back(b.summary); });
+  const std::vector<int>& t = session->document().tokens();
+  const bs::DocBlocks d = bs::doc_blocks(t, cfg.model.block, tok(), 24);
+  const auto trained = training_summaries(d);
+  ASSERT_EQ(trained.size(), committed.size());
+  for (size_t b = 0; b < trained.size(); ++b)
+    EXPECT_TRUE(same_bits(committed[b], trained[b])) << "block " << b;
 }
 
 }  // namespace
