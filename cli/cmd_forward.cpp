@@ -1,142 +1,167 @@
-// blockscribe forward — runs the model over a prompt block by block, the way generation will:
-// each block is scored with a random subset of its tokens masked (context [M | W | X̃]), then
-// committed with a clean pass whose summary joins the memory M of the next block. Prints, per
-// block, the masked-token NLL and accuracy and the model's fill of the masked positions.
-#include <chrono>
+// blockscribe forward — runs the model over a text block by block exactly as evaluation and
+// generation do (training/doc_blocks.h: <s>, the text, </s> padding to whole blocks, each block's
+// header H and sentence indices; training/block_runner.h: the context of the memory mode, <s>
+// never masked): each block is scored with a random share of its tokens masked, then committed
+// with a clean pass whose summary joins the memory M of the next block. Prints, per block, the
+// masked tokens' NLL and accuracy; --json gives every figure in full precision and
+// --dump-logits the raw logits, so the model can be checked from outside (docs/MODEL.md §7).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 
-#include "blocks/layout.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/forward.h"
-#include "text/sentences.h"
-#include "blocks/summary_memory.h"
-#include "training/masking.h"
+#include "core/format.h"
+#include "training/block_runner.h"
+#include "training/doc_blocks.h"
 
 namespace bs::cli {
 namespace {
 
 struct ForwardArgs {
-  std::string model, prompt, prompt_file, memory = "summary";
+  std::string model, prompt, prompt_file, memory = "summary", dump;
   float mask_rate = 0.5f;
+  int full_context = 512;
   uint64_t seed = 1;
-  bool show = false;
+  bool json = false, show = false;
 };
 
 void run_forward(const ForwardArgs& a) {
+  const ContextMode mode = parse_context_mode(a.memory);
+  if (!(a.mask_rate > 0.f && a.mask_rate <= 1.f))
+    throw UsageError("--mask-rate", shortest(a.mask_rate) + " is not in (0, 1]");
   Checkpoint ck = load_checkpoint(a.model);
   const Model& m = *ck.model;
   const ModelConfig& c = m.config();
-  std::string text = a.prompt;
-  std::string what = "--prompt";
-  if (!a.prompt_file.empty()) {
-    text = read_file(a.prompt_file);
-    what = a.prompt_file;
-  }
-  if (text.empty()) throw Error(what, "prompt is empty");
-  Encoding enc = ck.tokenizer->encode_with_offsets(text, what);
-  std::vector<SentenceSpan> sents = sentence_spans(text, what.c_str());
-  std::vector<uint32_t> sidx = token_sentence_indices(enc.spans, sents);
-  std::vector<int> ids = {Tokenizer::kBos};
-  std::vector<int> sid = {0};
-  ids.insert(ids.end(), enc.ids.begin(), enc.ids.end());
-  sid.insert(sid.end(), sidx.begin(), sidx.end());
+  const Tokenizer& tok = *ck.tokenizer;
+  std::string text = a.prompt, what = "--prompt";
+  if (!a.prompt_file.empty()) text = read_file(what = a.prompt_file);
+  if (text.empty()) throw Error(what, "is empty");
+  const std::vector<int> ids = tok.encode(text, what);
+  const DocBlocks doc = cut_blocks(std::span<const int>(ids), c.block, tok, c.header_tokens);
 
-  SummaryMemory mem(c.max_memory_blocks, c.summary_slots, c.d);
-  ForwardContext fc(m, kernels::cpu_ops());
+  BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), a.full_context);
+  runner.set_keep_logits(true);
+  std::vector<DocState> st(1);
+  st[0].doc = &doc;
   std::mt19937_64 rng(a.seed);
-  double total_nll = 0, t_total = 0;
-  long total_masked = 0, total_rows = 0;
-  std::printf("%-6s %-7s %-7s %-10s %-8s %-8s\n", "block", "tokens", "masked", "nll/tok", "acc",
-              "ms");
-  for (size_t b0 = 0, bi = 0; b0 < ids.size(); b0 += c.block, ++bi) {
-    size_t b1 = std::min(ids.size(), b0 + size_t(c.block));
-    std::vector<int> clean(ids.begin() + b0, ids.begin() + b1);
-    std::vector<int> sent(sid.begin() + b0, sid.begin() + b1);
-    for (auto& s : sent) s -= int(sid[b0]);
-    std::vector<int> masked;
-    std::vector<int> where = mask_block(clean, a.mask_rate, Tokenizer::kMask, rng, masked, true);
-    std::vector<int> window;
-    if (b0 > 0) window.assign(ids.begin() + b0 - std::min<size_t>(b0, c.window), ids.begin() + b0);
-    BlockContext ctx;
-    if (a.memory == "summary") {
-      ctx.mem = mem.data();
-      ctx.mem_rows = mem.rows();
-      ctx.window = window;
+  std::string dump;  // written whole at the end (atomically): no half file after an error
+
+  const int V = c.vocab;
+  double total_nll = 0, total_bound = 0;
+  int64_t total_masked = 0, row = 0, total_right = 0;
+  if (!a.json)
+    std::printf("%-6s %-7s %-10s %-8s %-10s\n", "block", "masked", "nll/tok", "acc", "bound");
+  for (int b = 0; b < doc.nblocks(); ++b) {
+    BlockJob job;
+    job.doc = 0;
+    job.rates = {a.mask_rate};
+    job.modes = {mode};
+    job.clean = mode == ContextMode::summary && b + 1 < doc.nblocks();
+    const Stage s = runner.run(st, {job}, rng, -1);
+    const std::vector<int>& where = s.masked[0];
+    const std::span<const int> clean = doc.block(b);
+    std::vector<int> targets, fill;
+    std::vector<double> nll;
+    int right = 0;
+    for (size_t i = 0; i < where.size(); ++i) {
+      const float* lg = s.pass->logits().data() + i * size_t(V);
+      const int arg = int(std::max_element(lg, lg + V) - lg);
+      targets.push_back(clean[size_t(where[i])]);
+      nll.push_back(s.pass->nll()[i]);
+      fill.push_back(arg);
+      right += arg == targets.back();
     }
-    ctx.block = masked;
-    ctx.sentence = sent;
-    auto t0 = std::chrono::steady_clock::now();
-    SeqSpec spec = make_block_spec(c, ctx);
-    fc.clear_cache();
-    fc.forward(spec);
-    // Masked-token NLL from the logits (log-softmax per masked row) and the argmax fill.
-    double nll = 0;
-    int correct = 0;
-    std::vector<int> fill = masked;
-    for (int i : where) {
-      const float* lg = fc.logits().data() + size_t(i) * c.vocab;
-      float mx = lg[0];
-      int arg = 0;
-      for (int v = 1; v < c.vocab; ++v)
-        if (lg[v] > mx) mx = lg[v], arg = v;
-      double z = 0;
-      for (int v = 0; v < c.vocab; ++v) z += std::exp(double(lg[v]) - mx);
-      nll += -(double(lg[clean[i]]) - mx - std::log(z));
-      correct += arg == clean[i];
-      fill[i] = arg;
+    if (!a.dump.empty() && !where.empty())
+      dump.append(reinterpret_cast<const char*>(s.pass->logits().data()),
+                  sizeof(float) * size_t(V) * where.size());
+    double sum = 0;
+    for (double x : nll) sum += x;
+    const double bound = s.block_bound[0];
+    if (a.json) {
+      nlohmann::json j = {{"type", "block"},
+                          {"block", b},
+                          {"tokens", clean},
+                          {"sentence", doc.sent(b)},
+                          {"header", doc.header(b)},
+                          {"masked", where},
+                          {"targets", targets},
+                          {"nll", nll},
+                          {"nll_sum", sum},
+                          {"argmax", fill},
+                          {"bound", bound},
+                          {"logits_row", row}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%-6d %-7zu %-10.4f %-8.3f %-10.4f\n", b, where.size(),
+                  where.empty() ? 0.0 : sum / double(where.size()),
+                  where.empty() ? 0.0 : double(right) / double(where.size()), bound);
+      if (a.show) {
+        std::vector<int> shown(clean.begin(), clean.end());
+        for (size_t i = 0; i < where.size(); ++i) shown[size_t(where[i])] = fill[i];
+        std::printf("       fill: %s\n", tok.decode(shown).c_str());
+      }
     }
-    total_rows += spec.T;
-    // Commit: clean pass with Σ, reusing the prefix rows already in the cache.
-    ctx.block = clean;
-    ctx.slots = true;
-    SeqSpec commit = make_block_spec(c, ctx);
-    fc.forward(commit, commit.out_begin);
-    if (a.memory == "summary") mem.push(fc.summary());
-    double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    t_total += ms;
-    total_nll += nll;
-    total_masked += long(where.size());
-    std::printf("%-6zu %-7zu %-7zu %-10.4f %-8.3f %-8.2f\n", bi, clean.size(), where.size(),
-                nll / where.size(), double(correct) / where.size(), ms);
-    if (a.show) {
-      std::vector<int> shown;
-      for (int t : fill)
-        if (t >= Tokenizer::kNumReserved || t == Tokenizer::kMask) shown.push_back(t);
-      std::printf("       fill: %s\n", ck.tokenizer->decode(shown).c_str());
-    }
+    row += int64_t(where.size());
+    total_masked += int64_t(where.size());
+    total_nll += sum;
+    total_right += right;
+    total_bound += bound;
   }
-  std::printf("total: %zu tokens, %ld masked, NLL %.4f nats/token, %.0f tokens/s\n", ids.size(),
-              total_masked, total_nll / total_masked, ids.size() / (t_total / 1000.0));
+  const double per_tok = total_masked ? total_nll / double(total_masked) : 0.0;
+  if (a.json) {
+    nlohmann::json j = {{"type", "total"},
+                        {"blocks", doc.nblocks()},
+                        {"vocab", V},
+                        {"masked", total_masked},
+                        {"nll_per_token", per_tok},
+                        {"accuracy", total_masked ? double(total_right) / total_masked : 0.0},
+                        {"bound", total_bound / doc.nblocks()},
+                        {"memory", context_mode_name(mode)},
+                        {"mask_rate", decimal(a.mask_rate)},
+                        {"seed", a.seed}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("total: %d blocks, %lld masked, NLL %.4f nats/token, bound %.4f\n", doc.nblocks(),
+                (long long)total_masked, per_tok, total_bound / doc.nblocks());
+  }
+  if (!a.dump.empty()) write_file_atomic(a.dump, dump);
 }
 
 }  // namespace
 
 void add_forward_command(CLI::App& app) {
-  auto* sub =
-      app.add_subcommand("forward", "Run the model over a prompt block by block and score it");
+  auto* sub = app.add_subcommand(
+      "forward", "Run the model over a text block by block as evaluation does, and score it");
+  sub->footer(
+      "--dump-logits writes float32 little-endian: for each block in order, for each masked "
+      "position in increasing order, the V logits of that position (docs/MODEL.md §7); --json "
+      "gives each block's masked positions, targets and first row.");
   auto a = std::make_shared<ForwardArgs>();
   sub->add_option("-m,--model", a->model, "Checkpoint (.safetensors)")->required();
-  auto* p = sub->add_option("-p,--prompt", a->prompt, "Prompt text");
-  auto* pf = sub->add_option("--prompt-file", a->prompt_file, "File holding the prompt (UTF-8)");
+  auto* p = sub->add_option("-p,--prompt", a->prompt, "Text to run");
+  auto* pf = sub->add_option("-f,--prompt-file", a->prompt_file, "File holding the text (UTF-8)");
   p->excludes(pf);
-  sub->add_option("--mask-rate", a->mask_rate, "Fraction of each block's tokens masked for scoring")
-      ->check(CLI::Range(0.0, 1.0))
+  sub->add_option("--mask-rate", a->mask_rate, "Share of each block's tokens masked, in (0, 1]")
       ->capture_default_str();
-  sub->add_option("--memory", a->memory, "Context from earlier blocks: summary (M + W) or none")
-      ->check(CLI::IsMember({"summary", "none"}))
+  sub->add_option("--memory", a->memory,
+                  "Context from earlier blocks: summary | window | none | full")
+      ->capture_default_str();
+  sub->add_option("--full-context", a->full_context, "--memory full: earlier tokens seen")
+      ->check(CLI::Range(0, 1 << 24))
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed for the masks")->capture_default_str();
+  sub->add_flag("--json", a->json, "JSON lines: one object per block, then the total");
+  sub->add_option("--dump-logits", a->dump, "Write the raw logits of the masked positions here");
   sub->add_flag("--show", a->show, "Print the model's fill of the masked positions");
   sub->callback([=] {
     if (a->prompt.empty() && a->prompt_file.empty())
-      throw Error("forward", "give --prompt or --prompt-file");
+      throw UsageError("forward", "give --prompt or --prompt-file");
     run_forward(*a);
   });
 }

@@ -1,6 +1,7 @@
-// blockscribe info MODEL — prints the config, parameter count and tensor table of a checkpoint.
+// blockscribe info MODEL — prints the config (every section: [model], the [train] it was trained
+// with, and the [generate] defaults `generate` starts from), parameter count and tensor table of
+// a checkpoint.
 #include <cstdio>
-#include <iostream>
 
 #include "cli/commands.h"
 #include "core/checkpoint.h"
@@ -24,12 +25,14 @@ void add_info_command(CLI::App& app) {
     std::printf("parameters     %zu (%.2f M, %.1f MiB as F32)\n", m.num_params(),
                 double(m.num_params()) / 1e6, double(m.num_params()) * 4 / (1 << 20));
     std::printf("max context    %d rows\n\n", m.config().max_context());
-    std::printf("%s\n", ck.config.to_toml(true).c_str());
+    std::printf("%s\n", ck.config.to_toml().c_str());
     std::printf("%-34s %-14s %10s\n", "tensor", "shape", "numel");
     for (const auto& t : m.tensors()) {
       std::string shape;
-      for (size_t i = 0; i < t.shape.size(); ++i)
-        shape += (i ? "x" : "") + std::to_string(t.shape[i]);
+      for (int d : t.shape) {
+        if (!shape.empty()) shape += 'x';
+        shape += std::to_string(d);
+      }
       std::printf("%-34s %-14s %10zu\n", t.name.c_str(), shape.c_str(), t.numel);
     }
   });

@@ -6,6 +6,7 @@
 // Writes train.out/{state,model}.safetensors every train.checkpoint_every steps, at the end, on
 // Ctrl-C/SIGTERM and when the time budget runs out; metrics.jsonl gets one line per logged step
 // and per evaluation. A non-finite loss or gradient stops the run and keeps the last checkpoint.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,9 +16,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/stream_output.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/format.h"
 #include "core/heap.h"
 #include "kernels/thread_pool.h"
 #include "corpus/prepare.h"
@@ -29,7 +32,8 @@ namespace {
 
 struct TrainArgs {
   ConfigArgs cfg;
-  bool resume = false;
+  std::string resume_dir;  // --resume DIR (empty: train.out of the config)
+  CLI::Option* resume = nullptr;
   double time_budget = 0;
 };
 
@@ -58,13 +62,53 @@ void trim_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+// The run's config. A new run: defaults <- --config <- --set. A resumed run: the checkpoint's
+// config <- --config <- --set, so nothing has to be given again (train.out is DIR when --resume
+// names one).
+Config run_config(const TrainArgs& a, std::optional<Checkpoint>& state) {
+  if (!a.resume->count()) return a.cfg.load();
+  std::string out = a.resume_dir;
+  if (out.empty()) out = a.cfg.load().train.out;
+  const std::string path = out + "/state.safetensors";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw Error(path, "nothing to resume: file not found (a run keeps it in its train.out)");
+  state.emplace(load_checkpoint(path));
+  Config cfg = state->config;
+  if (!a.cfg.path.empty()) cfg.load_file(a.cfg.path);
+  for (const std::string& o : a.cfg.sets) cfg.apply_override(o);
+  cfg.train.out = out;
+  cfg.validate();
+  return cfg;
+}
+
 void run_train(const TrainArgs& a) {
   keep_freed_memory();  // each step reuses the last step's buffers (core/heap.h)
-  Config cfg = a.cfg.load();
+  std::optional<Checkpoint> saved;
+  Config cfg = run_config(a, saved);
   const TrainConfig& tc = cfg.train;
   if (tc.data.empty())
     throw Error("train.data",
                 "no corpus folder given (set it in the config or --set train.data=DIR)");
+  const std::string state = tc.out + "/state.safetensors", metrics = tc.out + "/metrics.jsonl";
+  std::error_code ec;
+  if (!saved && std::filesystem::exists(state, ec))
+    throw Error(tc.out,
+                "already holds a training run (state.safetensors): continue it with `blockscribe "
+                "train --resume " +
+                    tc.out + "`, or choose another train.out");
+  if (saved) {
+    const int64_t at = std::stoll(saved->metadata.count("train_step")
+                                      ? saved->metadata.at("train_step")
+                                      : std::string("0"));
+    if (at >= tc.steps) {
+      std::fprintf(stderr,
+                   "train: the run in %s is at step %lld and train.steps is %d: nothing to do "
+                   "(continue it with --resume %s --set train.steps=N, N > %lld)\n",
+                   tc.out.c_str(), (long long)at, tc.steps, tc.out.c_str(), (long long)at);
+      return;
+    }
+  }
   PreparedCorpus corpus = open_prepared_corpus(tc.data);
   if (corpus.tokenizer.vocab_size() != cfg.model.vocab)
     throw Error(tc.data + "/tokenizer.model",
@@ -72,23 +116,14 @@ void run_train(const TrainArgs& a) {
                     " pieces but model.vocab is " + std::to_string(cfg.model.vocab) +
                     " (use --set model.vocab=" + std::to_string(corpus.tokenizer.vocab_size()) +
                     ")");
-  const std::string state = tc.out + "/state.safetensors", metrics = tc.out + "/metrics.jsonl";
-  std::error_code ec;
-  const bool have_state = std::filesystem::exists(state, ec);
-  if (a.resume && !have_state) throw Error(state, "nothing to resume: file not found");
-  if (!a.resume && have_state)
-    throw Error(tc.out,
-                "already holds a training run (state.safetensors): pass --resume, or choose "
-                "another train.out");
-
   const int E = cfg.model.header_tokens;
   auto train = load_blocks(corpus.train, cfg.model.block, corpus.tokenizer, E);
   auto val = load_blocks(corpus.val, cfg.model.block, corpus.tokenizer, E);
   std::unique_ptr<Trainer> tr;
-  if (a.resume) {
-    tr = Trainer::resume(state, cfg, std::move(train));
-    if (tr->tokenizer().hash() != corpus.tokenizer.hash())
+  if (saved) {
+    if (saved->tokenizer->hash() != corpus.tokenizer.hash())
       throw Error(state, "was trained with another tokenizer than " + tc.data + "/tokenizer.model");
+    tr = Trainer::resume(std::move(*saved), state, cfg, std::move(train));
     trim_metrics(metrics, tr->steps_done());
     std::fprintf(stderr, "train: resuming %s at step %lld\n", state.c_str(),
                  (long long)tr->steps_done());
@@ -108,55 +143,71 @@ void run_train(const TrainArgs& a) {
     log.flush();
   };
   std::optional<SignalGuard> signals(std::in_place);
-  const bool tty = stderr_is_tty();
-  double run_seconds = 0, ema_tok_s = 0;
+  StreamOutput out(false);  // a status line on stderr only
+  double run_seconds = 0, ema_tok_s = 0, eval_seconds = 0;
   int64_t last_saved = tr->steps_done();
   auto save = [&] {
     tr->save(tc.out);
     last_saved = tr->steps_done();
   };
+  // Evaluations still to come (every eval_every steps and at the end), each taking as long as
+  // the last one did: part of the ETA.
+  auto evals_left = [&](int64_t step) {
+    if (tc.eval_every <= 0) return int64_t(0);
+    const int64_t ahead = tc.steps / tc.eval_every - step / tc.eval_every;
+    return ahead + (tc.steps % tc.eval_every != 0 && step < tc.steps);
+  };
+  const std::string resume_hint = "continue with `blockscribe train --resume " + tc.out + "`";
   try {
     while (tr->steps_done() < tc.steps) {
       StepStats s = tr->step();
       run_seconds += s.seconds;
       const double tok_s = s.tokens / std::max(1e-9, s.seconds);
       ema_tok_s = ema_tok_s == 0 ? tok_s : 0.9 * ema_tok_s + 0.1 * tok_s;
-      const double eta = (tc.steps - s.step) * (s.tokens / std::max(1.0, ema_tok_s));
+      const double eta = double(tc.steps - s.step) * (s.tokens / std::max(1.0, ema_tok_s)) +
+                         double(evals_left(s.step)) * eval_seconds;
       if (s.step % tc.log_every == 0 || s.step == tc.steps || s.step == 1)
         write_metric({{"step", s.step},
                       {"loss", s.loss},
-                      {"lr", s.lr},
+                      {"lr", decimal(s.lr)},
                       {"grad_norm", s.grad_norm},
                       {"tokens", tr->tokens_seen()},
                       {"tok_s", tok_s},
                       {"gflop_s", s.flops / std::max(1e-9, s.seconds) / 1e9},
                       {"elapsed", tr->elapsed()}});
-      if (tty) {
-        std::fprintf(stderr, "\rstep %lld/%d  loss %.4f  %.0f tok/s  ETA %s   ", (long long)s.step,
-                     tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
-      } else if (s.step % tc.log_every == 0 || s.step == tc.steps) {
-        std::fprintf(stderr, "step %lld/%d  loss %.4f  %.0f tok/s  ETA %s\n", (long long)s.step,
-                     tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
-      }
+      char line[160];
+      std::snprintf(line, sizeof line, "step %lld/%d  loss %.4f  %.0f tok/s  ETA %s",
+                    (long long)s.step, tc.steps, s.loss, ema_tok_s, fmt_duration(eta).c_str());
+      if (out.has_status())
+        out.status(line);
+      else if (s.step % tc.log_every == 0 || s.step == tc.steps)
+        std::fprintf(stderr, "%s\n", line);
       if (tc.eval_every > 0 && (s.step % tc.eval_every == 0 || s.step == tc.steps)) {
-        double v = validation_nll(tr->model(), val, tc);
+        if (out.has_status()) out.status(std::string(line) + "  (evaluating)");
+        const auto e0 = std::chrono::steady_clock::now();
+        const double v = validation_nll(tr->model(), val, tc);
+        eval_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         if (std::isfinite(v)) {
           write_metric({{"step", s.step}, {"val_nll", v}, {"tokens", tr->tokens_seen()}});
-          std::fprintf(stderr, "%sstep %lld  validation NLL bound %.4f nats/token\n",
-                       tty ? "\n" : "", (long long)s.step, v);
+          char msg[120];
+          std::snprintf(msg, sizeof msg, "step %lld  validation NLL bound %.4f nats/token",
+                        (long long)s.step, v);
+          out.note(msg);
         }
       }
       if (tc.checkpoint_every > 0 && s.step % tc.checkpoint_every == 0) save();
       if (SignalGuard::caught()) break;
       if (a.time_budget > 0 && run_seconds >= a.time_budget) {
-        std::fprintf(stderr, "%strain: time budget of %.0f s reached at step %lld\n",
-                     tty ? "\n" : "", a.time_budget, (long long)s.step);
+        out.note("train: time budget of " + shortest(float(a.time_budget)) + " s reached at step " +
+                 std::to_string(s.step) + " of " + std::to_string(tc.steps) + "; " +
+                 resume_hint);
         break;
       }
     }
   } catch (const Error& e) {
     signals.reset();
-    if (tty) std::fprintf(stderr, "\n");
+    out.clear_status();
     const bool any = std::filesystem::exists(state);
     throw Error(e.what(), any ? "training stopped; the last good checkpoint (step " +
                                     std::to_string(last_saved) + ") is kept in " + tc.out
@@ -165,13 +216,13 @@ void run_train(const TrainArgs& a) {
   if (tr->steps_done() != last_saved) save();
   const int sig = SignalGuard::caught();
   signals.reset();
-  if (tty) std::fprintf(stderr, "\n");
+  out.clear_status();
   std::fprintf(stderr,
                "train: step %lld, %lld tokens, %s of training; checkpoint %s/model.safetensors\n",
                (long long)tr->steps_done(), (long long)tr->tokens_seen(),
                fmt_duration(tr->elapsed()).c_str(), tc.out.c_str());
   if (sig) {
-    std::fprintf(stderr, "train: interrupted; continue with --resume\n");
+    std::fprintf(stderr, "train: interrupted; %s\n", resume_hint.c_str());
     throw ExitCode{128 + sig};
   }
 }
@@ -183,7 +234,11 @@ void add_train_command(CLI::App& app) {
   CLI::App* sub =
       app.add_subcommand("train", "Train a model on a prepared corpus (see train.* in the config)");
   a->cfg.add_to(sub);
-  sub->add_flag("--resume", a->resume, "Continue the run in train.out from its state.safetensors");
+  a->resume = sub->add_option("--resume", a->resume_dir,
+                              "Continue the run in DIR (default: train.out) from its "
+                              "state.safetensors, with its config; --config/--set change keys")
+                  ->expected(0, 1)
+                  ->type_name("[DIR]");
   sub->add_option("--time-budget", a->time_budget,
                   "Stop (with a checkpoint) after this many seconds of training")
       ->check(CLI::NonNegativeNumber);

@@ -39,10 +39,11 @@ UChar32 decode(std::string_view s, size_t i, size_t len) {
 
 }  // namespace
 
-StreamOutput::StreamOutput() {
+StreamOutput::StreamOutput(bool text_on_stdout) {
   stdout_tty_ = ::isatty(1) == 1;
   if (::isatty(2) != 1) return;
-  mode_ = stdout_tty_ && same_terminal(1, 2) ? Mode::below_text : Mode::own_line;
+  mode_ = text_on_stdout && stdout_tty_ && same_terminal(1, 2) ? Mode::below_text
+                                                                : Mode::own_line;
 }
 
 StreamOutput::~StreamOutput() { clear_status(); }
@@ -115,6 +116,19 @@ void StreamOutput::draw() {
   std::fwrite(seq.data(), 1, seq.size(), stderr);
   std::fflush(stderr);
   shown_ = true;
+}
+
+void StreamOutput::note(const std::string& line) {
+  const bool redraw = shown_;
+  clear_status();
+  if (mode_ == Mode::below_text && width_ > 0) {  // the story's line is not finished: below it
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    width_ = 0, past_wrap_ = false;
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+  if (redraw) draw();
 }
 
 void StreamOutput::clear_status() {

@@ -17,7 +17,8 @@ namespace bs::cli {
 
 class StreamOutput {
  public:
-  StreamOutput();
+  // text_on_stdout false: nothing goes to stdout (training), the status line keeps its own row.
+  explicit StreamOutput(bool text_on_stdout = true);
   ~StreamOutput();  // erases the status line
   StreamOutput(const StreamOutput&) = delete;
   StreamOutput& operator=(const StreamOutput&) = delete;
@@ -26,6 +27,8 @@ class StreamOutput {
   void text(std::string_view s);
   // Shows s (one line, cut to the terminal's width) as the status line.
   void status(const std::string& s);
+  // A message line on stderr, above the status line (which is drawn again after it).
+  void note(const std::string& line);
   // Erases the status line; the next status() draws it again.
   void clear_status();
   // Ends a partial text line with a newline on stdout (before a final message on stderr).

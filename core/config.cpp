@@ -305,6 +305,19 @@ std::string Config::to_toml(bool model_only) const {
   return os.str();
 }
 
+std::vector<Config::Difference> Config::differences(const Config& o,
+                                                    const std::string& section) const {
+  Config a = *this, b = o;
+  const auto fa = schema(a), fb = schema(b);
+  std::vector<Difference> out;
+  for (size_t i = 0; i < fa.size(); ++i) {
+    if (!section.empty() && fa[i].key.rfind(section + ".", 0) != 0) continue;
+    const std::string va = format_value(fa[i].ptr), vb = format_value(fb[i].ptr);
+    if (va != vb) out.push_back({fa[i].key, va, vb});
+  }
+  return out;
+}
+
 Config make_config(const std::string& path, const std::vector<std::string>& overrides) {
   Config c;
   if (!path.empty()) c.load_file(path);

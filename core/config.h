@@ -93,6 +93,12 @@ struct Config {
   void validate() const;
   // TOML text of all sections (or only [model] when model_only), readable by load_string.
   std::string to_toml(bool model_only = false) const;
+  // The keys of `section` (empty: every section) whose values differ from o's, with both values
+  // as TOML writes them.
+  struct Difference {
+    std::string key, value, other;  // "model.d", "32", "64"
+  };
+  std::vector<Difference> differences(const Config& o, const std::string& section = "") const;
 };
 
 // Loads defaults, then an optional file, then overrides in order, then validates.

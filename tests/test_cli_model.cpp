@@ -2,6 +2,10 @@
 // one clear message naming the thing, a non-zero exit code, and existing files left untouched.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "core/fileio.h"
 #include "core/model.h"
 #include "text/tokenizer.h"
@@ -38,6 +42,19 @@ TEST_F(CliModel, InfoPrintsConfigParamsAndTensors) {
       << r.out;
   EXPECT_NE(r.out.find("layers.1.attn.wqkv.weight"), std::string::npos);
   EXPECT_NE(r.out.find("[model]"), std::string::npos);
+  // The [generate] defaults generation starts from (tiny.toml: steps = 4).
+  EXPECT_NE(r.out.find("[generate]\nsteps = 4\n"), std::string::npos) << r.out;
+}
+
+TEST_F(CliModel, GenerateHelpShowsTheCheckpointsDefaults) {
+  auto r = run_cli("generate --model " + dir->str("m.safetensors") + " --help");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("default 4: generate.steps of " + dir->str("m.safetensors")),
+            std::string::npos)
+      << r.out;
+  auto plain = run_cli("generate --help");
+  EXPECT_NE(plain.out.find("default 16: generate.steps of a new model"), std::string::npos)
+      << plain.out;
 }
 
 TEST_F(CliModel, ForwardRunsBlockByBlock) {
@@ -58,6 +75,54 @@ TEST_F(CliModel, ForwardRunsBlockByBlock) {
     return out;
   };
   EXPECT_EQ(strip_ms(r.out), strip_ms(r2.out));
+}
+
+TEST_F(CliModel, ForwardJsonAndRawLogitsCheckFromOutside) {
+  const std::string text =
+      "Elizabeth walked to Longbourn. She said nothing at all that day. Mr. Bennet laughed.";
+  bs::test::TempDir t;
+  auto r = run_cli("forward --model " + dir->str("m.safetensors") + " --prompt '" + text +
+                   "' --json --mask-rate 0.6 --dump-logits " + t.str("logits.bin"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<nlohmann::json> blocks;
+  nlohmann::json total;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    (j.at("type") == "block" ? blocks.emplace_back(j) : total) = j;
+  }
+  const int V = total.at("vocab").get<int>();
+  const std::string raw = bs::read_file(t.str("logits.bin"));
+  ASSERT_EQ(raw.size(), size_t(total.at("masked").get<int64_t>()) * V * sizeof(float));
+  const float* lg = reinterpret_cast<const float*>(raw.data());
+  // The document as evaluation sees it: <s> first and never masked, </s> padding at the end,
+  // the header H of every block (tiny config: E = 8).
+  const bs::Tokenizer tok = bs::Tokenizer::load(dir->str("tok.model"));
+  std::vector<int> all;
+  for (const auto& b : blocks) {
+    for (int id : b.at("tokens")) all.push_back(id);
+    EXPECT_FALSE(b.at("header").empty());
+  }
+  EXPECT_EQ(all.front(), bs::Tokenizer::kBos);
+  EXPECT_EQ(all.back(), bs::Tokenizer::kEos);
+  EXPECT_EQ(all.size() % 16, 0u);
+  EXPECT_EQ(tok.decode(all), text);
+  for (int p : blocks.front().at("masked")) EXPECT_NE(p, 0) << "<s> was masked";
+  // Each masked row's NLL is -log softmax(its dumped logits)[target], in double.
+  int64_t row = 0;
+  for (const auto& b : blocks) {
+    EXPECT_EQ(b.at("logits_row").get<int64_t>(), row);
+    const auto& targets = b.at("targets");
+    for (size_t i = 0; i < targets.size(); ++i, ++row) {
+      const float* x = lg + size_t(row) * V;
+      double mx = x[0], z = 0;
+      for (int v = 1; v < V; ++v) mx = std::max(mx, double(x[v]));
+      for (int v = 0; v < V; ++v) z += std::exp(double(x[v]) - mx);
+      const double nll = std::log(z) + mx - x[targets[i].get<int>()];
+      EXPECT_NEAR(b.at("nll")[i].get<double>(), nll, 1e-4) << "block " << b.at("block");
+    }
+  }
+  EXPECT_EQ(row, total.at("masked").get<int64_t>());
 }
 
 TEST_F(CliModel, InitRefusesToOverwrite) {
@@ -99,7 +164,10 @@ TEST_F(CliModel, BadInputsGiveOneClearMessage) {
        "unknown key"},
       {"forward --model " + m + " --prompt-file " + t.str("bad.txt"),
        "bad.txt: invalid UTF-8 at byte 3"},
-      {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "prompt is empty"},
+      {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "empty.txt: is empty"},
+      {"forward --model " + m + " --prompt hi --mask-rate 0", "--mask-rate: 0 is not in (0, 1]"},
+      {"forward --model " + m + " --prompt hi --mask-rate nan", "--mask-rate: nan is not in"},
+      {"forward --model " + m + " --prompt hi --memory most", "memory mode 'most': unknown"},
       {"forward --model " + m, "give --prompt or --prompt-file"},
       {"forward --model " + t.str("cut.safetensors") + " --prompt hi", "cut.safetensors"},
   };

@@ -65,6 +65,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
         xm[0] = Tokenizer::kBos;
       }
       rate_of.push_back(t);
+      st.masked.push_back(where);
       if (where.empty()) {  // contributes 0 to the loss: nothing to run
         ran.push_back(false);
         continue;
@@ -128,6 +129,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
     return st;
   }
   st.pass = std::make_unique<PackedPass>(m_, ops_, g_);
+  st.pass->keep_logits(keep_logits_);
   st.loss = st.pass->forward(std::move(seqs));
   st.flops = st.pass->forward_flops();
 

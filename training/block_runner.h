@@ -61,6 +61,10 @@ struct Stage {
   double flops = 0;  // model FLOPs of the pass (PackedPass::flops), 3× forward after backward
   // Per masked sequence (in job order): Σ nll / L / t, i.e. this pass's NLL-bound estimate.
   std::vector<double> block_bound;
+  // Per masked sequence (in job order): the masked positions of the block, increasing (empty
+  // when the mask came out empty); their rows of pass->nll() (and pass->logits()) follow in
+  // this order.
+  std::vector<std::vector<int>> masked;
 };
 
 class BlockRunner {
@@ -80,6 +84,8 @@ class BlockRunner {
   void set_memory_blocks(int n) { mem_blocks_ = n; }
   // false: summary-mode passes get no header H (to measure what the header adds).
   void set_use_headers(bool on) { headers_ = on; }
+  // true: each stage's pass keeps the raw logits of its loss rows (PackedPass::logits).
+  void set_keep_logits(bool on) { keep_logits_ = on; }
 
  private:
   const Model& m_;
@@ -88,6 +94,7 @@ class BlockRunner {
   int full_context_;
   int mem_blocks_ = -1;  // < 0: model.max_memory_blocks
   bool headers_ = true;
+  bool keep_logits_ = false;
 };
 
 }  // namespace bs

@@ -129,6 +129,7 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
   nll_.resize(NL);
   if (NL > 0) {
     ops_.matmul(dlogits_.data(), hl_.data(), m_.lm_head, NL, C, V, false);
+    if (keep_logits_) logits_ = dlogits_;  // softmax_xent turns them into dlogits in place
     g_.softmax_xent(dlogits_.data(), nll_.data(), loss_tgt_.data(), loss_w_.data(), NL, V);
   }
   double loss = 0;

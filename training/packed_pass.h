@@ -34,6 +34,10 @@ class PackedPass {
   int num_seqs() const { return int(seqs_.size()); }
   size_t loss_rows(int s) const { return seqs_[s].loss_rows.size(); }
   const std::vector<float>& nll() const { return nll_; }  // per loss row, all sequences in order
+  // With keep_logits(true) before forward(), logits() is (loss rows, V): the raw output logits of
+  // every loss row, all sequences in order (for `blockscribe forward --dump-logits`).
+  void keep_logits(bool on) { keep_logits_ = on; }
+  const std::vector<float>& logits() const { return logits_; }
   // (K, C) summary of sequence s; valid for sequences with slot rows.
   const float* summary(int s) const;
 
@@ -71,6 +75,8 @@ class PackedPass {
   std::vector<int> slot_row_;  // packed rows of all Σ slots
   std::vector<float> xs_, rstds_, hs_, summary_;
   std::vector<float> dmem_;
+  bool keep_logits_ = false;
+  std::vector<float> logits_;  // (loss rows, V) when keep_logits_
   double fwd_flops_ = 0;
   bool backward_done_ = false;
 };

@@ -52,17 +52,26 @@ Trainer::Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& cfg,
                                          std::vector<DocBlocks> train) {
-  Checkpoint ck = load_checkpoint(path);
+  return resume(load_checkpoint(path), path, cfg, std::move(train));
+}
+
+std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
+                                         const Config& cfg, std::vector<DocBlocks> train) {
   // Two model keys change no parameter: max_memory_blocks (within the trained range the
   // constructor checks) and header_tokens (H rows are token embeddings), so a run may continue
   // with a corrected memory bound, or go on to learn the entity/timeline header.
   Config saved = ck.config;
   saved.model.max_memory_blocks = cfg.model.max_memory_blocks;
   saved.model.header_tokens = cfg.model.header_tokens;
-  if (saved.to_toml(true) != cfg.to_toml(true))
-    throw Error(
-        path,
-        "its [model] section differs from the configuration given (resume needs the same model)");
+  const std::vector<Config::Difference> diff = cfg.differences(saved, "model");
+  if (!diff.empty()) {
+    std::string keys;
+    for (const auto& d : diff)
+      keys += (keys.empty() ? "" : "; ") + d.key + " is " + d.value + ", the checkpoint's " + d.other;
+    throw Error(path, "its [model] section differs from the configuration given (resume needs "
+                      "the same model): " +
+                          keys);
+  }
   auto need = [&](const std::string& k) -> const std::string& {
     auto it = ck.metadata.find(k);
     if (it == ck.metadata.end())

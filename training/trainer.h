@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
 #include "text/tokenizer.h"
@@ -43,9 +44,13 @@ class Trainer {
  public:
   // Fresh run: a new model initialised from cfg.model.init_seed.
   Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train);
-  // Continues from a state checkpoint (the model and optimizer state it holds).
+  // Continues from a state checkpoint (the model and optimizer state it holds). cfg's [model]
+  // must be the checkpoint's but for model.max_memory_blocks and model.header_tokens, which
+  // change no parameter; a difference is refused naming the keys.
   static std::unique_ptr<Trainer> resume(const std::string& state_path, const Config& cfg,
                                          std::vector<DocBlocks> train);
+  static std::unique_ptr<Trainer> resume(Checkpoint ck, const std::string& state_path,
+                                         const Config& cfg, std::vector<DocBlocks> train);
 
   // One optimizer step. Throws bs::Error when the loss or gradient is not finite (no update
   // is applied then).
