@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the release build runs the unit and slow suites, then the
-# AddressSanitizer + UBSan build runs the unit suite. gpu tests are skipped where no GPU is present.
+# Builds and runs every test: the release build runs the unit and slow suites; the debug build
+# (no optimisation: it shows what the optimiser can hide, such as two types of one name linked
+# into one program) and the AddressSanitizer + UBSan build run the unit suite. gpu tests are
+# skipped, and reported as skipped, where no GPU is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
 scripts/build.sh cpu-release
 ctest --preset cpu-release -j "$jobs" -L 'unit|slow' --timeout 300
+if [ "${BS_SKIP_DEBUG:-0}" != 1 ]; then
+  scripts/build.sh cpu-debug
+  ctest --preset cpu-debug -j "$jobs" -L unit --timeout 600
+fi
 if [ "${BS_SKIP_ASAN:-0}" != 1 ]; then
   scripts/build.sh cpu-asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -133,14 +133,16 @@ TEST_F(CliSession, AnotherModelASecondWriterAndANewerFormatAreRefused) {
 
   // A second process while the first writes.
   const std::string busy = dir->str("busy");
-  const pid_t pid = bs::test::spawn_cli(gen(busy, "--blocks 100000 --no-eos --json") + " >" +
-                                        dir->str("busy.out") + " 2>/dev/null");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline &&
-         bs::test::read_file(dir->str("busy.out")).find('\n') == std::string::npos)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int fd = -1;
+  const pid_t pid =
+      bs::test::spawn_cli_piped(gen(busy, "--blocks 100000 --no-eos --json"), 1, &fd);
+  // Its first block is out: the session is open and being written.
+  bs::test::read_until(
+      fd, [](const std::string& s) { return std::count(s.begin(), s.end(), '\n') >= 2; });
   r = run_cli("resume --session " + busy + " --blocks 1");
   kill(pid, SIGTERM);
+  bs::test::read_until(fd, [](const std::string&) { return false; });  // to its end
+  close(fd);
   int status = 0;
   waitpid(pid, &status, 0);
   EXPECT_NE(r.exit_code, 0);

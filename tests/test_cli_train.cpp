@@ -147,15 +147,15 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   int stopped = 0;
   for (int attempt = 0; attempt < 3 && stopped == 0; ++attempt) {
     std::filesystem::remove_all(b);
-    const pid_t pid = bs::test::spawn_cli(
-        train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1") + " 2>/dev/null");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::error_code ec;
-      if (std::filesystem::file_size(b + "/metrics.jsonl", ec) > 0 && !ec) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    int fd = -1;
+    const pid_t pid = bs::test::spawn_cli_piped(
+        train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1"), 2, &fd);
+    // Its first step's progress line (stderr is a pipe: one line per logged step).
+    bs::test::read_until(
+        fd, [](const std::string& s) { return s.find("step 1/") != std::string::npos; });
     kill(pid, SIGTERM);
+    bs::test::read_until(fd, [](const std::string&) { return false; });  // to its end
+    close(fd);
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFEXITED(status));
@@ -219,8 +219,9 @@ TEST_F(CliTrain, NonFiniteLossStopsWithAClearMessage) {
   EXPECT_TRUE(kept || r.err.find("before any checkpoint was written") != std::string::npos)
       << r.err;
   ASSERT_EQ(std::filesystem::exists(out + "/model.safetensors"), kept) << r.err;
-  if (kept)
+  if (kept) {
     for (float w : weights(out + "/model.safetensors")) ASSERT_TRUE(std::isfinite(w));
+  }
 }
 
 TEST_F(CliTrain, BadInputsGiveOneClearMessage) {

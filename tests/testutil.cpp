@@ -1,8 +1,12 @@
 #include "tests/testutil.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -61,6 +65,48 @@ int spawn_cli(const std::string& args) {
   if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
     throw std::runtime_error("cannot start " + cmd);
   return int(pid);
+}
+
+int spawn_cli_piped(const std::string& args, int which, int* fd) {
+  int p[2];
+  if (::pipe(p) != 0) throw std::runtime_error("cannot make a pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], which);
+  posix_spawn_file_actions_addopen(&fa, which == 1 ? 2 : 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addclose(&fa, p[0]);
+  posix_spawn_file_actions_addclose(&fa, p[1]);
+  const std::string cmd = "exec " + std::string(BS_CLI_PATH) + " " + args;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(p[1]);
+  if (rc != 0) {
+    ::close(p[0]);
+    throw std::runtime_error("cannot start " + cmd);
+  }
+  *fd = p[0];
+  return int(pid);
+}
+
+std::string read_until(int fd, const std::function<bool(const std::string&)>& pred,
+                       double timeout_s) {
+  std::string got;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (!pred(got)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, int(left.count())) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;  // closed
+    got.append(buf, size_t(n));
+  }
+  return got;
 }
 
 const Tokenizer& tiny_tokenizer() {

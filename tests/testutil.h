@@ -1,6 +1,7 @@
 // Shared helpers for the tests: temporary folders, running the CLI, reading files.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "text/tokenizer.h"
@@ -31,6 +32,15 @@ RunResult run_cli(const std::string& args);
 // Starts the blockscribe binary in the background (args may hold redirections; the program is
 // exec'd, so signals sent to the returned pid reach it, not a shell). Returns its pid.
 int spawn_cli(const std::string& args);
+
+// Starts the blockscribe binary with its stdout (which = 1) or stderr (which = 2) on a pipe whose
+// read end is returned in *fd; the other stream goes to /dev/null. Returns the pid.
+int spawn_cli_piped(const std::string& args, int which, int* fd);
+
+// Reads fd until pred(everything read so far) holds, the writer closes it, or timeout_s passes
+// (waiting in poll(), not in sleeps). Returns what was read.
+std::string read_until(int fd, const std::function<bool(const std::string&)>& pred,
+                       double timeout_s = 60);
 
 // The tokenizer of every tiny test model: SentencePiece (vocabulary 320) trained once per process
 // on a fixed Austen-like text.
