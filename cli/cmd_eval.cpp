@@ -130,6 +130,7 @@ void add_eval_command(CLI::App& app) {
                   "model's max_memory_blocks)")
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")
+      ->check(kUint64)
       ->capture_default_str();
   sub->add_flag("--no-header", a->no_header,
                 "Summary mode without the entity/timeline header H (models with "

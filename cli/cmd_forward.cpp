@@ -155,7 +155,7 @@ void add_forward_command(CLI::App& app) {
   sub->add_option("--full-context", a->full_context, "--memory full: earlier tokens seen")
       ->check(CLI::Range(0, 1 << 24))
       ->capture_default_str();
-  sub->add_option("--seed", a->seed, "Seed for the masks")->capture_default_str();
+  sub->add_option("--seed", a->seed, "Seed for the masks")->check(kUint64)->capture_default_str();
   sub->add_flag("--json", a->json, "JSON lines: one object per block, then the total");
   sub->add_option("--dump-logits", a->dump, "Write the raw logits of the masked positions here");
   sub->add_flag("--show", a->show, "Print the model's fill of the masked positions");

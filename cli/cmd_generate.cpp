@@ -235,7 +235,7 @@ void add_generate_command(CLI::App& app) {
   a->top_p_opt = sub->add_option("--top-p", a->top_p);
   a->repeat_penalty_opt = sub->add_option("--repeat-penalty", a->repeat_penalty);
   a->repeat_last_n_opt = sub->add_option("--repeat-last-n", a->repeat_last_n);
-  a->seed_opt = sub->add_option("--seed", a->seed);
+  a->seed_opt = sub->add_option("--seed", a->seed)->check(kUint64);
   describe_defaults(*a, GenerateConfig{}, "a new model");
   sub->add_option("--memory", a->memory,
                   "Context from earlier blocks: summary (the design) | window | none | full "

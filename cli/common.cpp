@@ -3,9 +3,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <csignal>
 
 namespace bs::cli {
+
+const CLI::Validator kUint64(
+    [](std::string& s) -> std::string {
+      uint64_t v = 0;
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
+        return "'" + s + "' is not an integer in [0, 18446744073709551615]";
+      return "";
+    },
+    "UINT64");
 
 void ConfigArgs::add_to(CLI::App* sub) {
   sub->add_option("-c,--config", path, "TOML config file ([model], [train], [generate])");

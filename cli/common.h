@@ -26,6 +26,10 @@ struct UsageError : Error {
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;
 
+// Validator for a non-negative integer up to 2^64 - 1, written in decimal digits only: CLI11 would
+// take "-1" or 2^64 and wrap or saturate them.
+extern const CLI::Validator kUint64;
+
 struct ConfigArgs {
   std::string path;
   std::vector<std::string> sets;

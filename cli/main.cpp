@@ -94,7 +94,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // Usage errors all end with code 2 (CLI11's own codes are 100+), with a did-you-mean.
-    const std::string hint = did_you_mean(app, app.remaining());
+    const CLI::App* at = &app;  // the innermost command that was parsed
+    while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+    std::vector<std::string> extras = app.remaining();
+    for (const std::string& x : at->remaining()) extras.push_back(x);
+    const std::string hint = did_you_mean(app, extras);
     std::fprintf(stderr, "blockscribe: usage: %s%s\nRun with --help for more information.\n",
                  e.what(), hint.c_str());
     return bs::cli::kExitUsage;

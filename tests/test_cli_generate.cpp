@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -156,8 +157,77 @@ TEST_F(CliGenerate, InterruptKeepsTheCommittedBlocks) {
   for (size_t b = 1; b < lines.size(); ++b) EXPECT_EQ(lines[b].at("block").get<int>(), int(b - 1));
 }
 
+TEST_F(CliGenerate, TheOptionsALlamaCppUserExpects) {
+  // -t after the command, -f, --temp, -n (new tokens after the prompt).
+  bs::test::write_file(dir->str("p.txt"), "Elizabeth walked");
+  auto r = run_cli(gen("-t 2 -f " + dir->str("p.txt") +
+                       " --temp 0.7 -n 40 --no-eos --steps 3 --seed 3 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_NEAR(lines[0].at("settings").at("temperature").get<double>(), 0.7, 1e-12);
+  std::vector<int> tokens;
+  for (size_t i = 1; i < lines.size(); ++i)
+    for (int t : lines[i].at("tokens")) tokens.push_back(t);
+  const size_t prompt = bs::Tokenizer::load(dir->str("tok.model")).encode("Elizabeth walked").size();
+  const size_t end = std::find(tokens.begin(), tokens.end(), int(bs::Tokenizer::kEos)) -
+                     tokens.begin();
+  EXPECT_EQ(end, 1 + prompt + 40) << "<s>, the prompt and 40 new tokens";
+  EXPECT_TRUE(lines.back().at("end").get<bool>());
+  // --threshold implies the threshold strategy.
+  r = run_cli(gen("--prompt x --threshold 0.6 --blocks 1 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out)[0].at("settings").at("strategy"), "threshold");
+  EXPECT_NEAR(json_lines(r.out)[0].at("settings").at("threshold").get<double>(), 0.6, 1e-12);
+}
+
+TEST_F(CliGenerate, ATemplateEndsWhereItEnds) {
+  const std::string tmpl = "Mr. <mask><mask> laughed at <mask><mask> letter.";
+  auto r = run_cli(gen("--template '" + tmpl + "' --steps 3 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  std::string text;
+  int generated = 0;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    text += lines[i].at("text").get<std::string>();
+    generated += lines[i].at("generated").get<int>();
+    EXPECT_EQ(lines[i].at("end").get<bool>(), i + 1 == lines.size()) << r.out;
+  }
+  EXPECT_EQ(text.rfind("Mr. ", 0), 0u) << text;
+  EXPECT_EQ(text.substr(text.size() - 8), " letter.") << "nothing after the template: " << text;
+  EXPECT_EQ(generated, 4) << "written only into the four masks";
+}
+
+TEST_F(CliGenerate, UsageErrorsExitWithTwoAndSuggestTheWordMeant) {
+  struct Case {
+    std::string args, must_contain;
+  } cases[] = {
+      {"genrate --model " + model(), "did you mean 'generate'?"},
+      {gen("--prompt x --temprature 0.5"), "did you mean '--temperature'?"},
+      {gen("--prompt x --threshold 0.5 --strategy margin"), "applies to --strategy threshold"},
+      {gen("--prompt x --seed -1"), "'-1' is not an integer in [0, 18446744073709551615]"},
+      {gen("--prompt x --seed 18446744073709551616"), "is not an integer in [0, 1844674"},
+      {gen("--prompt x --threshold nan"), "--threshold: nan is not a number in range"},
+      {gen("--prompt x --temperature nan"), "--temperature: nan is not a number in range"},
+      {gen("--prompt x --top-p nan"), "--top-p: nan is not a number in range"},
+      {gen("--prompt x -n 0"), "--max-new-tokens: is 0"},
+      {gen("--prompt x -n 5 --max-tokens 9"), "excludes"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_cli(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.must_contain), std::string::npos) << c.args << "\n" << r.err;
+  }
+  // A config key typo: the key it probably is.
+  auto r = run_cli(gen("--prompt x --set generate.stepz=3"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("did you mean 'generate.steps'?"), std::string::npos) << r.err;
+}
+
 TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {
   expect_refused(gen("--prompt ''"), "--prompt", "is empty");
+  expect_refused(gen("--template ''"), "--template", "is empty");
   expect_refused(gen("--prompt 'Elizabeth walked to Longbourn' --max-tokens 3"), "--prompt",
                  "leaves nothing to generate");
   expect_refused(gen("--prompt x --strategy greedy"), "strategy 'greedy'", "unknown");
@@ -192,9 +262,9 @@ TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {
   expect_refused("generate --model " + dir->str("notok.safetensors") + " --prompt x",
                  "notok.safetensors", "has no tokenizer");
 
-  // CLI usage errors (CLI11): exit code >= 2 and a message.
+  // CLI usage errors (CLI11): exit code 2 and a message.
   auto r = run_cli(gen("--prompt x --template y"));
-  EXPECT_GE(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
 }
 

@@ -50,6 +50,32 @@ TEST(Sampler, DistributionExcludesReservedIdsButKeepsEos) {
   EXPECT_NEAR(q[10], 0.25, 1e-6);
 }
 
+TEST(Sampler, RepeatPenaltyLowersRecentTokens) {
+  // Logits log 1..4 for ids 10..13 (all >= 0): a recent id's logit is divided by the penalty.
+  // With ρ = 2 and id 13 recent: weights 1, 2, 3, 4^(1/2) = 2, so q = 1/8, 2/8, 3/8, 2/8.
+  SamplerOptions o;
+  o.repeat_penalty = 2.f;
+  std::vector<uint8_t> recent(14, 0);
+  recent[13] = 1;
+  std::vector<float> q, l = small_logits();
+  bs::candidate_distribution(l.data(), 14, o, q, recent);
+  expect_tail(q, {1 / 8.0, 2 / 8.0, 3 / 8.0, 2 / 8.0});
+  // A negative logit is multiplied: id 10 at log(0.5) with ρ = 2 becomes 2·log(0.5) = log(0.25).
+  l[10] = std::log(0.5f);
+  recent.assign(14, 0);
+  recent[10] = 1;
+  bs::candidate_distribution(l.data(), 14, o, q, recent);
+  expect_tail(q, {0.25 / 9.25, 2 / 9.25, 3 / 9.25, 4 / 9.25});
+  // Off (ρ = 1), or with no recent tokens given: the plain distribution.
+  o.repeat_penalty = 1.f;
+  bs::candidate_distribution(small_logits().data(), 14, o, q, recent);
+  expect_tail(q, {0.1, 0.2, 0.3, 0.4});
+  for (float bad : {0.5f, 11.f, std::nanf("")}) {
+    o.repeat_penalty = bad;
+    EXPECT_THROW(bs::validate(o), bs::Error) << bad;
+  }
+}
+
 TEST(Sampler, TemperatureTopKTopP) {
   SamplerOptions o;
   o.temperature = 0.5f;  // p ∝ p1² : 1, 4, 9, 16 over 30
