@@ -3,8 +3,8 @@
 //   (b) cache:     exact prefix cache, one token per step (the same text as (a))
 //   (c) threshold: prefix cache + threshold decoding at tau = 0.9
 //   (c') (c) with greedy candidates (temperature 0), and (e) (c) with tau = 0.5
-//   (d) default:   prefix cache + low_confidence with the config's T = 16 steps, and (f), (g),
-//                  (h) the same with T = 8, 4 and 2 (the step budget as the speed lever)
+//   (d) default:   prefix cache + low_confidence with the config's 16 steps, and (f), (g),
+//                  (h) the same with 8, 4 and 2 steps (the step budget as the speed lever)
 //   (b-) (b) with per-call BLAS products instead of the weights packed once (the kernel A/B)
 //   (b2) (b) with the AVX2 micro-kernel where the CPU has AVX-512 (the same text)
 //   (r)  one token per step in a random order: the masked-diffusion ancestral sampler
@@ -219,10 +219,10 @@ int main(int argc, char** argv) {
     vs[3].o = vs[2].o, vs[3].o.sampler.temperature = 0.f;
     vs[4].name = "(e) cache + threshold 0.5";
     vs[4].o = vs[2].o, vs[4].o.sampler.threshold = 0.5f;
-    // The step budget: low_confidence with T = 16 (the config's default), 8, 4 and 2.
-    const char* budget_names[4] = {"(d) cache, low_confidence T=16",
-                                   "(f) cache, low_confidence T=8", "(g) cache, low_confidence T=4",
-                                   "(h) cache, low_confidence T=2"};
+    // The step budget: low_confidence with 16 steps (the config's default), 8, 4 and 2.
+    const char* budget_names[4] = {"(d) cache, low_confidence 16 steps",
+                                   "(f) cache, low_confidence 8 steps", "(g) cache, low_confidence 4 steps",
+                                   "(h) cache, low_confidence 2 steps"};
     for (int i = 0; i < 4; ++i) {
       vs[5 + i].name = budget_names[i];
       vs[5 + i].o.steps = 16 >> i;

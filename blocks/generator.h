@@ -9,12 +9,12 @@
 // A Session (session/session.h) adds the entity/timeline header, the session store and resume
 // on top; front ends use that.
 //
-// A new block's context is [M | H | W | X] (docs/MODEL.md §3): M the memory vectors of the newest
-// S_max committed blocks, H the header (empty until the session store provides one), W the last
-// W tokens of the previous block, X the block with its open positions masked. The prefix M,H,W
+// A new block's context is [M | E | W | X] (docs/MODEL.md §3): M the memory vectors of the newest
+// S_max committed blocks, E the header (empty until the session store provides one), W the last
+// W tokens of the previous block, X the block with its open positions masked. The prefix M,E,W
 // never sees X, so its keys/values are computed once per block and every denoising step runs only
 // the L rows of X (prefix_cache = false recomputes the whole context each step, for comparison).
-// Commit: one clean pass [M | H | W | X | Σ] reusing the same prefix gives the block's summary.
+// Commit: one clean pass [M | E | W | X | Σ] reusing the same prefix gives the block's summary.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -87,7 +87,7 @@ class Document {
   // limit is written with </s> fixed at the positions past it (the model is told the document
   // ends there) and is the last block, also when the limit falls on its last position.
   void set_token_limit(int64_t n) { limit_ = n; }
-  // The header H of the next block (at most model.header_tokens; the session's entity/timeline
+  // The header E of the next block (at most model.header_tokens; the session's entity/timeline
   // store renders it). Empty by default.
   void set_header(std::vector<int> h) { header_ = std::move(h); }
   // UTF-8 bytes of the text not yet returned (a character cut by the block boundary).

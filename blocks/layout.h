@@ -1,12 +1,12 @@
-// The block context layout [M | H | W | X | Σ] and its attention mask.
+// The block context layout [M | E | W | X | Σ] and its attention mask.
 //
 //   M  memory: summary vectors of earlier blocks (S_max blocks × K at most), newest last
-//   H  entity/timeline header tokens (at most E)
+//   E  entity/timeline header tokens (at most model.header_tokens)
 //   W  the last W clean tokens of the previous block
 //   X  the L tokens of this block (masked positions hold the mask id)
 //   Σ  K learned summary slots (only in the clean pass that computes this block's summary)
 //
-// Visibility: M,H,W see M,H,W; X sees M,H,W,X; Σ sees everything. Each is a prefix of the keys,
+// Visibility: M,E,W see M,E,W; X sees M,E,W,X; Σ sees everything. Each is a prefix of the keys,
 // so it is expressed as a per-row key limit. Nothing in the prefix sees X or Σ, which is why the
 // prefix keys/values can be cached exactly across denoising steps. Σ rows get the recency bias
 // beta_h * s/(S-1) on keys in X, s = the key's sentence index within the block.
@@ -20,7 +20,7 @@
 namespace bs {
 
 // What a block sees of the blocks before it — one list for generation, training and evaluation:
-//   summary  memory M of earlier block summaries (newest S_max blocks), header H and window W:
+//   summary  memory M of earlier block summaries (newest S_max blocks), header E and window W:
 //            the design
 //   window   only the window W (what memory dropout trains)
 //   none     nothing from earlier blocks

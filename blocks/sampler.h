@@ -18,7 +18,7 @@
 //   random:                    a uniform draw (positions unmasked in random order)
 // Unmasked per step, with n positions still masked and r steps left (including this one):
 //   k = ceil(n / r) positions with the highest scores (ties: lower position first), so the block
-//   is finished in at most T steps; `threshold` unmasks every position with q(candidate) > τ,
+//   is finished within its step budget; `threshold` unmasks every position with q(candidate) > τ,
 //   and at least max(1, ceil(n / r)).
 #pragma once
 #include <cstdint>

@@ -23,7 +23,7 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
-  // Each entry: a memory mode, and whether its passes get the header H. "summary-no-header" is
+  // Each entry: a memory mode, and whether its passes get the header E. "summary-no-header" is
   // the summary mode without H, so one call can compare the two block by block.
   struct Mode {
     ContextMode mode;
@@ -115,7 +115,7 @@ void add_eval_command(CLI::App& app) {
          "--memory", a->memory,
          "summary (memory + window, the design) | window (overlap only) | full (raw earlier "
          "tokens, up to "
-         "train.full_context) | none | summary-no-header (without the header H) | all, or a "
+         "train.full_context) | none | summary-no-header (without the header E) | all, or a "
          "comma-separated list; later modes are also compared with the first, block by block")
       ->capture_default_str();
   sub->add_option("--samples", a->samples, "Masking rates drawn per block")
@@ -133,7 +133,7 @@ void add_eval_command(CLI::App& app) {
       ->check(kUint64)
       ->capture_default_str();
   sub->add_flag("--no-header", a->no_header,
-                "Summary mode without the entity/timeline header H (models with "
+                "Summary mode without the entity/timeline header E (models with "
                 "model.header_tokens > 0), to measure what it adds");
   sub->add_flag("--json", a->json, "One JSON object per mode on stdout");
   sub->callback([a] { run_eval(*a); });

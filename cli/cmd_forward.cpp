@@ -1,6 +1,6 @@
 // blockscribe forward — runs the model over a text block by block exactly as evaluation and
 // generation do (training/doc_blocks.h: <s>, the text, </s> padding to whole blocks, each block's
-// header H and sentence indices; training/block_runner.h: the context of the memory mode, <s>
+// header E and sentence indices; training/block_runner.h: the context of the memory mode, <s>
 // never masked): each block is scored with a random share of its tokens masked, then committed
 // with a clean pass whose summary joins the memory M of the next block. Prints, per block, the
 // masked tokens' NLL and accuracy; --json gives every figure in full precision and

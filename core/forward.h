@@ -2,7 +2,7 @@
 //
 // The context is a list of T rows; each row is a memory vector, a token, or a summary slot.
 // Visibility is given per row as a key limit (row i sees keys [0, key_limit[i])), which is all
-// the block layout [M | H | W | X | Σ] needs (blocks/layout.h builds the spec). Because a row
+// the block layout [M | E | W | X | Σ] needs (blocks/layout.h builds the spec). Because a row
 // never sees a later row's keys unless its limit says so, rows [0, first_row) computed by an
 // earlier call stay exact in the cache: forward() may recompute only rows [first_row, T).
 //

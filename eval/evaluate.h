@@ -32,7 +32,7 @@ struct EvalOptions {
   float mask_eps = 1e-3f;
   int full_context = 512;  // raw earlier tokens for ContextMode::full
   int group = 8;           // documents run side by side (packed)
-  bool headers = true;     // summary mode gets each block's header H (when the model has one)
+  bool headers = true;     // summary mode gets each block's header E (when the model has one)
   int memory_blocks = -1;  // summary mode keeps at most this many blocks (< 0: model's S_max)
 };
 

@@ -16,7 +16,7 @@
 namespace bs::kernels {
 
 // Masked multi-head attention. Query row i may see keys [0, key_limit[i]) — the block context
-// layout [M | H | W | X | Σ] makes every visibility rule a prefix of the keys (see docs/MODEL.md).
+// layout [M | E | W | X | Σ] makes every visibility rule a prefix of the keys (see docs/MODEL.md).
 // Optional additive bias on logits: for query rows i >= bias_from, logit(i,j,h) += beta[h]*key_bias[j].
 struct AttnArgs {
   int Tq = 0, Tk = 0, H = 0, D = 0;

@@ -79,7 +79,7 @@ class EntityTracker {
   // consecutive.
   void restore(std::vector<Entity> entities, std::vector<Event> facts, std::string carry);
 
-  // The header H: <hdr> then the most relevant entities (<ent> name: latest sentence) and the
+  // The header E: <hdr> then the most relevant entities (<ent> name: latest sentence) and the
   // latest events (<evt> sentence), </hdr>, cut to at most max_tokens tokens (0 = none).
   std::vector<int> header(const Tokenizer& tok, int max_tokens,
                           const std::vector<Event>& recent) const;

@@ -1,7 +1,7 @@
 // A document being written, and everything it remembers (DESIGN.md §8): the library object that
 // `generate`, `resume`, samples/ and bench/ use, so a behaviour fixed here is fixed in all of them.
 //
-// It owns the block loop: before each block the header H is rendered from the entity/timeline
+// It owns the block loop: before each block the header E is rendered from the entity/timeline
 // memory (DocumentMemory, the loop training runs too), the generator writes the block, the
 // entity tracker reads its text, and — when the session has a store — everything about the block
 // goes to disk in one synced batch before the block is handed to the caller. It also owns
@@ -64,7 +64,7 @@ class Session {
   size_t queued() const { return doc_->queued(); }
   const Document& document() const { return *doc_; }
   const DocumentMemory& memory() const { return mem_; }
-  const std::vector<int>& last_header() const { return header_; }  // H of the latest block
+  const std::vector<int>& last_header() const { return header_; }  // E of the latest block
   SessionStore* store() const { return store_.get(); }
   const Generator& generator() const { return gen_; }
   int default_blocks() const { return default_blocks_; }

@@ -26,7 +26,10 @@ void make_docs(const fs::path& dir, int n) {
       s += words[rng() % std::size(words)];
       s += k % 9 == 8 ? ". " : k % 30 == 29 ? ".\n" : " ";
     }
-    test::write_file(dir / ("d" + std::to_string(i) + ".txt"), s);
+    std::string name(1, 'd');  // "d" + to_string(i): GCC 12 warns falsely (-Wrestrict) on that
+    name += std::to_string(i);
+    name += ".txt";
+    test::write_file(dir / name, s);
   }
 }
 

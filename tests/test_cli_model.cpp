@@ -96,7 +96,7 @@ TEST_F(CliModel, ForwardJsonAndRawLogitsCheckFromOutside) {
   ASSERT_EQ(raw.size(), size_t(total.at("masked").get<int64_t>()) * V * sizeof(float));
   const float* lg = reinterpret_cast<const float*>(raw.data());
   // The document as evaluation sees it: <s> first and never masked, </s> padding at the end,
-  // the header H of every block (tiny config: E = 8).
+  // the header E of every block (tiny config: E = 8).
   const bs::Tokenizer tok = bs::Tokenizer::load(dir->str("tok.model"));
   std::vector<int> all;
   for (const auto& b : blocks) {

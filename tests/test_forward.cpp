@@ -45,7 +45,7 @@ void naive_forward(const bs::Model& m, const Case& cs, bool slots, Mat& logits, 
   auto visible = [&](int i, int j) {
     Seg a = seg[i], b = seg[j];
     if (a == kS) return true;              // Σ sees everything
-    if (a == kX) return b != kS;           // X sees M,H,W,X
+    if (a == kX) return b != kS;           // X sees M,E,W,X
     return b == kM || b == kH || b == kW;  // prefix sees prefix
   };
   // Embeddings.

@@ -1,4 +1,4 @@
-// The header H the trainer builds for each block of a training document is the header generation
+// The header E the trainer builds for each block of a training document is the header generation
 // gives the same document: both run DocumentMemory, and the text each reads must agree. Checked
 // by feeding a document to the generator as a prompt (every block committed as written) and
 // comparing, block by block, with add_headers.

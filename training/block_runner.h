@@ -3,12 +3,12 @@
 //
 // A document is cut into blocks of L tokens (BOS + text + EOS, the last block padded with EOS).
 // For each block of each active document a stage runs, packed into one PackedPass:
-//   - masked passes [M H W X̃] (one per masking rate), whose context depends on the memory mode:
+//   - masked passes [M E W X̃] (one per masking rate), whose context depends on the memory mode:
 //       summary: memory of earlier block summaries (newest S_max blocks) + window W
 //       window:  only the window W (also what memory dropout trains)
 //       none:    nothing from earlier blocks
 //       full:    up to full_context raw earlier tokens, no memory (the upper reference)
-//   - the clean pass [M H W X Σ] (always in summary mode), whose Σ output becomes the block's
+//   - the clean pass [M E W X Σ] (always in summary mode), whose Σ output becomes the block's
 //     summary, appended to the document's memory for its next block.
 // The document's BOS is never masked (it is given in generation too).
 // Loss of a masked pass = weight · Σ_masked −log p(x_i) with weight = scale / t (scale carries
@@ -82,7 +82,7 @@ class BlockRunner {
   // Keeps at most n blocks of summaries in memory (default: model.max_memory_blocks, which is
   // also the most the layout accepts).
   void set_memory_blocks(int n) { mem_blocks_ = n; }
-  // false: summary-mode passes get no header H (to measure what the header adds).
+  // false: summary-mode passes get no header E (to measure what the header adds).
   void set_use_headers(bool on) { headers_ = on; }
   // true: each stage's pass keeps the raw logits of its loss rows (PackedPass::logits).
   void set_keep_logits(bool on) { keep_logits_ = on; }

@@ -4,7 +4,7 @@
 // Blocks of L tokens: <s>, the text tokens, </s>, then </s> padding to a whole block (a finished
 // generated document ends the same way). Each block carries its sentence indices, from
 // block_sentence_indices (text/sentences.h) over the previous block and itself, exactly as the
-// generator's commit pass computes them, and, when the model has a header budget E, the header H
+// generator's commit pass computes them, and, when the model has a header budget E, the header E
 // generation would give it (the entity tracker reads blocks 0..b-1, memory/entities.h).
 #pragma once
 #include <cstdint>
@@ -20,7 +20,7 @@ class ShardReader;
 struct DocBlocks {
   std::vector<int> tokens;    // (nblocks·L) <s>, text tokens, </s>, </s> padding
   std::vector<int> sentence;  // (nblocks·L) sentence index counted from the block's first token
-  std::vector<std::vector<int>> headers;  // per block: the header H generation would give it
+  std::vector<std::vector<int>> headers;  // per block: the header E generation would give it
                                           // (empty when model.header_tokens = 0)
   int L = 0;
   int nblocks() const { return L ? int(tokens.size()) / L : 0; }

@@ -2,7 +2,7 @@
 // and a hand-written backward. Every matmul, norm and FFN runs over all rows at once (R rows in
 // total); attention runs per sequence, since each sequence has its own mask.
 //
-// A sequence is one context [M | H | W | X̃] (masked pass) or [M | H | W | X | Σ] (clean pass)
+// A sequence is one context [M | E | W | X̃] (masked pass) or [M | E | W | X | Σ] (clean pass)
 // from blocks/layout.h. Losses sit on chosen X rows; clean passes output their Σ summary (K, C).
 // backward() takes d loss/d summary for each sequence (the later blocks that used it as memory)
 // and returns d loss/d memory rows, so gradients flow across blocks.

@@ -58,7 +58,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
 std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
                                          const Config& cfg, std::vector<DocBlocks> train) {
   // Two model keys change no parameter: max_memory_blocks (within the trained range the
-  // constructor checks) and header_tokens (H rows are token embeddings), so a run may continue
+  // constructor checks) and header_tokens (E rows are token embeddings), so a run may continue
   // with a corrected memory bound, or go on to learn the entity/timeline header.
   Config saved = ck.config;
   saved.model.max_memory_blocks = cfg.model.max_memory_blocks;
