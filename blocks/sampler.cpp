@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/format.h"
 #include "text/tokenizer.h"
 
 namespace bs {
@@ -34,14 +35,14 @@ const char* strategy_name(Strategy s) { return kNames[int(s)]; }
 
 void validate(const SamplerOptions& o) {
   if (!(o.threshold > 0.f && o.threshold <= 1.f))
-    throw Error("threshold " + std::to_string(o.threshold), "must be in (0, 1]");
+    throw Error("threshold " + shortest(o.threshold), "must be in (0, 1]");
   if (!(o.temperature >= 0.f) || !std::isfinite(o.temperature))
-    throw Error("temperature " + std::to_string(o.temperature), "must be >= 0 (0 = greedy)");
+    throw Error("temperature " + shortest(o.temperature), "must be >= 0 (0 = greedy)");
   if (o.top_k < 0) throw Error("top-k " + std::to_string(o.top_k), "must be >= 0 (0 = off)");
   if (!(o.top_p > 0.f && o.top_p <= 1.f))
-    throw Error("top-p " + std::to_string(o.top_p), "must be in (0, 1]");
+    throw Error("top-p " + shortest(o.top_p), "must be in (0, 1]");
   if (!(o.repeat_penalty >= 1.f && o.repeat_penalty <= 10.f))
-    throw Error("repeat penalty " + std::to_string(o.repeat_penalty),
+    throw Error("repeat penalty " + shortest(o.repeat_penalty),
                 "must be in [1, 10] (1 = off)");
   if (o.repeat_last_n < 0)
     throw Error("repeat-last-n " + std::to_string(o.repeat_last_n), "must be >= 0");
