@@ -35,6 +35,7 @@
 
 #include "bench/sgemm_probe.h"
 #include "blocks/generator.h"
+#include "session/session.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "kernels/packed_matmul.h"
@@ -62,21 +63,19 @@ Run generate(const bs::Model& m, const bs::Tokenizer& tok, const bs::GenOptions&
   bs::GenOptions opt = o;
   opt.sampler.allow_eos = false;  // every variant writes all its blocks
   bs::Generator g(m, tok, opt);
-  auto d = g.start({});
-  bs::Block out;
+  auto session = bs::Session::create(g, bs::SessionStart{});  // what `generate` runs, in memory
   double seconds = 0;
   long steps = 0;
-  int made = 0;
-  for (; made < blocks && g.next_block(*d, out); ++made) {
-    seconds += out.seconds;
+  const int made = session->write(blocks, [&](const bs::Block& out) {
+    seconds += out.seconds;  // the generator's time: denoising and the commit pass
     steps += out.steps;
-  }
+  });
   Run r;
-  r.tokens = d->tokens();
+  r.tokens = session->document().tokens();
   r.tok_s = double(made) * m.config().block / seconds;
   r.s_per_block = seconds / std::max(made, 1);
   r.steps_per_block = double(steps) / std::max(made, 1);
-  r.gflops = d->flops() / seconds / 1e9;
+  r.gflops = session->document().flops() / seconds / 1e9;
   return r;
 }
 
