@@ -109,6 +109,9 @@ void run_train(const TrainArgs& a) {
       return;
     }
   }
+  // Temporaries of checkpoints a killed run was writing (write_file_atomic's "*.tmp-PID").
+  for (const char* f : {"state.safetensors.tmp-", "model.safetensors.tmp-", "metrics.jsonl.tmp-"})
+    remove_stale(tc.out, f);
   PreparedCorpus corpus = open_prepared_corpus(tc.data);
   if (corpus.tokenizer.vocab_size() != cfg.model.vocab)
     throw Error(tc.data + "/tokenizer.model",

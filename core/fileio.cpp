@@ -1,6 +1,7 @@
 #include "core/fileio.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -66,6 +67,27 @@ void write_file_atomic(const std::string& path, std::string_view data) {
 }
 
 uint64_t hash64(std::string_view data) { return XXH3_64bits(data.data(), data.size()); }
+
+bool process_alive(long pid) {
+  if (pid <= 0) return true;  // not a pid: leave it alone
+  return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
+}
+
+int remove_stale(const std::string& dir, const std::string& prefix) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    if (process_alive(std::stol(pid))) continue;
+    std::error_code rm;
+    std::filesystem::remove_all(e.path(), rm);
+    if (!rm) ++removed;
+  }
+  return removed;
+}
 
 std::string hex64(uint64_t h) {
   char buf[17];

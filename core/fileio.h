@@ -14,6 +14,14 @@ std::string read_file(const std::string& path);
 // On failure the old file (if any) is untouched and the temporary is removed.
 void write_file_atomic(const std::string& path, std::string_view data);
 
+// True while process pid exists (kill(pid, 0) succeeds or is refused for permission).
+bool process_alive(long pid);
+
+// Removes the leftovers of processes that died while writing in dir: entries named
+// "<prefix><pid>" (a temporary file, or a directory being built), where pid is a decimal number
+// and no such process exists. A live process's entries are never touched. Returns the count.
+int remove_stale(const std::string& dir, const std::string& prefix);
+
 // 64-bit XXH3 hash of bytes, and its 16-digit lowercase hex form.
 uint64_t hash64(std::string_view data);
 

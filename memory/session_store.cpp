@@ -26,6 +26,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kMarker = "BLOCKSCRIBE_SESSION";
+// The committed block count, outside RocksDB: rewritten (atomically) after every commit, so a
+// session whose write-ahead log lost committed blocks is told apart from one that has fewer.
+constexpr const char* kCommitted = "BLOCKSCRIBE_COMMITTED";
 // "default" spelled out: rocksdb::kDefaultColumnFamilyName is a global of the library and may not
 // be constructed yet when this table is.
 const std::vector<std::string> kFamilies = {"default",   "meta",     "blocks",
@@ -63,8 +66,25 @@ rocksdb::Options db_options(bool create) {
   o.create_missing_column_families = create;
   o.info_log = std::make_shared<NullLogger>();
   o.paranoid_checks = true;
+  // Every committed block was synced, so only the record being written when a process died can
+  // be cut short: a damaged record before it is an error, not a tail to drop. (A log cut at a
+  // record boundary, or deleted, still reads as a shorter history: the committed count kept
+  // outside the log catches that, see check_committed.)
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.max_manifest_file_size = 4 << 20;
   o.keep_log_file_num = 1;
+  // No table files, ever: the memtables are never flushed (not at open, not at close, not when
+  // full: a session is a few MiB), so every byte of a session lives in its write-ahead logs,
+  // whose records RocksDB checksums and reads without asserting. A damaged table block, by
+  // contrast, could reach the assertions of Debian's RocksDB build before any checksum was
+  // compared (a byte-flip sweep found one such byte per table file; tests/slow_session_flips).
+  // The cost: each open replays the logs (measured in docs/BENCHMARKS.md).
+  o.avoid_flush_during_recovery = true;
+  o.avoid_flush_during_shutdown = true;
+  o.max_total_wal_size = uint64_t(1) << 40;
+  o.disable_auto_compactions = true;
+  o.write_buffer_size = size_t(1) << 30;
+  o.arena_block_size = 64 << 10;  // memtable memory grows in small steps, not in 128 MiB ones
   return o;
 }
 
@@ -108,7 +128,8 @@ rocksdb::Status open_db(const std::string& dir, bool create, bool read_only,
                         std::unique_ptr<rocksdb::DB>& db,
                         std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : kFamilies) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  const rocksdb::ColumnFamilyOptions cf_options(db_options(create));  // the same for every family
+  for (const auto& n : kFamilies) cfs.emplace_back(n, cf_options);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       read_only ? rocksdb::DB::OpenForReadOnly(db_options(false), dir, cfs, &handles, &raw)
@@ -154,6 +175,69 @@ int check_marker(const std::string& dir) {
   return version;
 }
 
+// "blockscribe-committed N check H": H = hex64(hash64("N")), so a damaged file is noticed.
+std::string committed_text(int n) {
+  const std::string v = std::to_string(n);
+  return "blockscribe-committed " + v + " check " + hex64(hash64(v)) + "\n";
+}
+
+// The committed count of dir's BLOCKSCRIBE_COMMITTED.
+int read_committed(const std::string& dir) {
+  const fs::path p = fs::path(dir) / kCommitted;
+  std::error_code ec;
+  if (!fs::exists(p, ec))
+    throw Error(dir, "is damaged: " + std::string(kCommitted) +
+                         " (the committed block count) is missing; it was left untouched");
+  const std::string text = read_file(p.string());
+  char num[32] = {0}, check[32] = {0};
+  if (std::sscanf(text.c_str(), "blockscribe-committed %31s check %31s", num, check) != 2 ||
+      hex64(hash64(num)) != check || committed_text(std::atoi(num)) != text)
+    throw Error(p.string(), "is damaged (not a committed block count); the session was left "
+                            "untouched");
+  return std::atoi(num);
+}
+
+// The .log files of dir, for messages.
+std::string log_files(const std::string& dir) {
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".log")
+      out += (out.empty() ? "" : ", ") + e.path().filename().string();
+  return out.empty() ? "none is left" : out;
+}
+
+// Validates the session without writing a byte: the read-only open replays the write-ahead log
+// (a damaged record is an error), every table block's checksum is verified before anything is
+// parsed (a damaged table must never reach RocksDB's block parser, which asserts), and the
+// committed count must be there. Throws bs::Error naming the file and the damage.
+void validate_read_only(const std::string& dir, std::unique_ptr<rocksdb::DB>& db,
+                        std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+  rocksdb::Status s = open_db(dir, false, true, db, cf);
+  if (!s.ok())
+    throw Error(dir, "is damaged (" + s.ToString() + "; write-ahead logs: " + log_files(dir) +
+                         "); it was left untouched");
+  s = db->VerifyChecksum();
+  if (!s.ok()) throw Error(dir, "is damaged (" + s.ToString() + "); it was left untouched");
+}
+
+// The database's committed block count against BLOCKSCRIBE_COMMITTED: the database may be one
+// ahead (a process died between its commit and the count's rewrite), never behind.
+void check_committed(const std::string& dir, int db_blocks) {
+  const int committed = read_committed(dir);
+  if (db_blocks < committed)
+    throw Error(dir, "is damaged: " + std::to_string(committed) +
+                         " blocks were committed but only " + std::to_string(db_blocks) +
+                         " can be read; blocks " + std::to_string(db_blocks) + ".." +
+                         std::to_string(committed - 1) +
+                         " are missing (the write-ahead log is damaged or missing; logs: " +
+                         log_files(dir) + "); it was left untouched");
+  if (db_blocks > committed + 1)
+    throw Error(dir, "is damaged: it holds " + std::to_string(db_blocks) + " blocks but " +
+                         kCommitted + " says " + std::to_string(committed) +
+                         "; it was left untouched");
+}
+
 }  // namespace
 
 std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const SessionMeta& meta,
@@ -168,8 +252,10 @@ std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const
                       dir + "`, or choose a new directory)");
   }
   // Built in a sibling directory and renamed into place: a crash during creation leaves no
-  // half-made session at dir (at most a stray "<dir>.creating-PID" beside it).
+  // half-made session at dir (at most a stray "<dir>.creating-PID" beside it, removed by the
+  // next creation once that process is gone).
   const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  remove_stale(target.parent_path().string(), target.filename().string() + ".creating-");
   const fs::path tmp = target.parent_path() /
                        (target.filename().string() + ".creating-" + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
@@ -185,6 +271,7 @@ std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const
   } cleanup{tmp};
   write_file_atomic((tmp / kMarker).string(),
                     "blockscribe-session format " + std::to_string(kSessionFormat) + "\n");
+  write_file_atomic((tmp / kCommitted).string(), committed_text(0));
   {
     Impl impl;
     rocksdb::Status s = open_db(tmp.string(), true, false, impl.db, impl.cf);
@@ -214,40 +301,48 @@ std::unique_ptr<SessionStore> SessionStore::create(const std::string& dir, const
   fs::rename(tmp, target, ec);  // replaces an empty dir atomically
   if (ec) throw Error(dir, "cannot move the new session into place: " + ec.message());
   cleanup.armed = false;
-  return open(dir);
+  auto st = open(dir);
+  st->begin_writing();
+  return st;
 }
 
 std::unique_ptr<SessionStore> SessionStore::open(const std::string& dir) {
   check_marker(dir);
   auto impl = std::make_unique<Impl>();
   impl->lock_fd = lock_marker(dir);
-  {  // Validate without writing anything: a corrupt session stays as it was.
-    std::unique_ptr<rocksdb::DB> ro;
-    std::vector<rocksdb::ColumnFamilyHandle*> h;
-    rocksdb::Status s = open_db(dir, false, true, ro, h);
-    if (!s.ok())
-      throw Error(dir, "is a corrupt session (" + s.ToString() + "); it was left untouched");
-    for (auto* x : h) ro->DestroyColumnFamilyHandle(x);
-    ro->Close();
-  }
-  rocksdb::Status s = open_db(dir, false, false, impl->db, impl->cf);
-  if (!s.ok()) throw Error(dir, "cannot open the session for writing: " + s.ToString());
+  impl->read_only = true;  // until begin_writing(): nothing is written before then
+  validate_read_only(dir, impl->db, impl->cf);
   std::unique_ptr<SessionStore> st(new SessionStore(std::move(impl)));
   st->dir_ = dir;
   st->load();
+  check_committed(dir, st->state_.blocks);
   return st;
+}
+
+void SessionStore::begin_writing() {
+  BS_CHECK(impl_->lock_fd >= 0, dir_, "opened for inspection only (open() takes the lock)");
+  if (!impl_->read_only) return;
+  for (auto* h : impl_->cf) impl_->db->DestroyColumnFamilyHandle(h);
+  impl_->cf.clear();
+  impl_->db->Close();
+  impl_->db.reset();
+  remove_stale(dir_, std::string(kCommitted) + ".tmp-");  // left by a process that died
+  rocksdb::Status s = open_db(dir_, false, false, impl_->db, impl_->cf);
+  if (!s.ok()) throw Error(dir_, "cannot open the session for writing: " + s.ToString());
+  impl_->read_only = false;
+  if (read_committed(dir_) != state_.blocks)  // one behind after a crash: bring it up to date
+    write_file_atomic((fs::path(dir_) / kCommitted).string(), committed_text(state_.blocks));
 }
 
 std::unique_ptr<SessionStore> SessionStore::open_read_only(const std::string& dir) {
   check_marker(dir);
   auto impl = std::make_unique<Impl>();
   impl->read_only = true;
-  rocksdb::Status s = open_db(dir, false, true, impl->db, impl->cf);
-  if (!s.ok())
-    throw Error(dir, "is a corrupt session (" + s.ToString() + "); it was left untouched");
+  validate_read_only(dir, impl->db, impl->cf);
   std::unique_ptr<SessionStore> st(new SessionStore(std::move(impl)));
   st->dir_ = dir;
   st->load();
+  check_committed(dir, st->state_.blocks);
   return st;
 }
 
@@ -295,7 +390,7 @@ void SessionStore::load() {
 
 void SessionStore::commit(const Block& b, const std::vector<Entity>& changed,
                           const std::vector<Event>& events, const SessionState& next) {
-  BS_CHECK(!impl_->read_only, dir_, "opened read-only");
+  BS_CHECK(!impl_->read_only, dir_, "not open for writing (begin_writing)");
   BS_CHECK(b.index == state_.blocks && next.blocks == b.index + 1, dir_,
            "blocks must be committed in order");
   rocksdb::WriteBatch batch;
@@ -318,6 +413,7 @@ void SessionStore::commit(const Block& b, const std::vector<Entity>& changed,
   rocksdb::Status s = impl_->db->Write(wo, &batch);
   if (!s.ok())
     throw Error(dir_, "cannot commit block " + std::to_string(b.index) + ": " + s.ToString());
+  write_file_atomic((fs::path(dir_) / kCommitted).string(), committed_text(next.blocks));
   state_ = next;
 }
 

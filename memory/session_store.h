@@ -12,11 +12,16 @@
 // Every committed block is ONE synced WriteBatch over all families, so after a crash at any moment
 // the session holds exactly the blocks committed before it, and nothing of a later one.
 //
-// The directory also holds BLOCKSCRIBE_SESSION, a marker written first at creation. Opening checks
-// it before RocksDB sees the directory (a foreign or corrupt directory is refused without being
-// modified), holds an exclusive flock on it (a second process gets "session is in use"), validates
-// the database read-only, and only then opens it for writing. RocksDB statuses become bs::Error
-// here; nothing outside this file sees a rocksdb type.
+// The directory also holds BLOCKSCRIBE_SESSION, a marker written first at creation, and
+// BLOCKSCRIBE_COMMITTED, the committed block count, rewritten after every commit. Opening checks
+// the marker before RocksDB sees the directory (a foreign directory is refused without being
+// modified), holds an exclusive flock on it (a second process gets "session is in use"), and
+// validates read-only: the write-ahead log replayed with damaged records an error, every table
+// block's checksum verified before anything is parsed, the committed count matched (a log that
+// lost committed blocks is refused, naming what is missing). Only begin_writing() opens the
+// database for writing, so a session refused for any reason — damage, or a caller's check such
+// as another model — is left byte for byte as it was. RocksDB statuses become bs::Error here;
+// nothing outside this file sees a rocksdb type.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -64,9 +69,12 @@ class SessionStore {
   // (ids 0, 1, ...). Throws bs::Error.
   static std::unique_ptr<SessionStore> create(const std::string& dir, const SessionMeta& meta,
                                               const std::vector<Entity>& entities = {});
-  // Opens an existing session for writing. Throws bs::Error naming dir for: missing, foreign or
-  // corrupt directory, newer format, in use by another process.
+  // Opens an existing session, locked for this process and validated, but read-only until
+  // begin_writing(). Throws bs::Error naming dir (or the damaged file) for: missing, foreign or
+  // damaged directory, other format, in use by another process.
   static std::unique_ptr<SessionStore> open(const std::string& dir);
+  // Reopens a session from open() for writing (commit). The first write to the directory.
+  void begin_writing();
   // Same, read-only (inspection): no lock, nothing written.
   static std::unique_ptr<SessionStore> open_read_only(const std::string& dir);
 

@@ -77,6 +77,9 @@ std::unique_ptr<Session> Session::resume(const Generator& gen, std::unique_ptr<S
   s->doc_ = gen.restore(std::move(tokens), summaries, meta.queue, st.pending, st.ended);
   s->doc_->set_token_limit(meta.token_limit);
   s->default_blocks_ = meta.blocks;
+  // Everything checked: only now is the directory opened for writing (an ended document is
+  // never written to again).
+  if (!st.ended) store->begin_writing();
   s->store_ = std::move(store);
   return s;
 }

@@ -44,8 +44,9 @@ class Session {
   // Continues an open store (SessionStore::open) with gen, which must have been made with the
   // stored settings (store->meta().options) for the model and tokenizer the session was written
   // with. A model or tokenizer other than the stored one is refused, or with force accepted
-  // (warning() then says so). Everything resume depends on is read and checked first; a refused
-  // session is not modified.
+  // (warning() then says so). Everything resume depends on is read and checked first, and only
+  // then is the store opened for writing (SessionStore::begin_writing): a refused session is not
+  // modified.
   static std::unique_ptr<Session> resume(const Generator& gen, std::unique_ptr<SessionStore> store,
                                          const std::string& model_hash, bool force = false);
 

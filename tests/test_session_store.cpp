@@ -3,6 +3,9 @@
 // modified (foreign, corrupt, newer format, in use, not empty).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 
@@ -168,6 +171,36 @@ TEST(SessionStore, ForeignCorruptNewerAndOccupiedDirectoriesAreRefusedUntouched)
   EXPECT_NE(e.find("newer blockscribe"), std::string::npos) << e;
   EXPECT_NE(e.find("upgrade"), std::string::npos) << e;
   EXPECT_EQ(snapshot(newer), before);
+}
+
+// The leftovers of a process that died while writing are removed; a live process's never.
+TEST(SessionStore, LeftoversOfDeadProcessesAreRemovedLiveOnesKept) {
+  bs::test::TempDir tmp;
+  // A pid that was surely alive and is surely gone: a child that has exited and been reaped.
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  int status = 0;
+  waitpid(dead, &status, 0);
+  // Another live process (this one would reuse its own name): the parent.
+  const std::string live = std::to_string(::getppid()), gone = std::to_string(dead);
+  fs::create_directories(tmp.path() / ("s.creating-" + gone));
+  fs::create_directories(tmp.path() / ("s.creating-" + live));
+  bs::test::write_file(tmp.path() / ("s.creating-" + gone) / "x", "half made");
+  bs::test::write_file(tmp.path() / "s.creating-notapid", "not ours");
+  auto st = bs::SessionStore::create(tmp.str("s"), sample_meta());
+  EXPECT_FALSE(fs::exists(tmp.path() / ("s.creating-" + gone)));
+  EXPECT_TRUE(fs::exists(tmp.path() / ("s.creating-" + live)));
+  EXPECT_TRUE(fs::exists(tmp.path() / "s.creating-notapid"));
+  // A killed commit's temporary inside the session goes when the session is next written.
+  st.reset();
+  bs::test::write_file(tmp.path() / "s" / ("BLOCKSCRIBE_COMMITTED.tmp-" + gone), "x");
+  bs::test::write_file(tmp.path() / "s" / ("BLOCKSCRIBE_COMMITTED.tmp-" + live), "x");
+  auto again = bs::SessionStore::open(tmp.str("s"));
+  EXPECT_TRUE(fs::exists(tmp.path() / "s" / ("BLOCKSCRIBE_COMMITTED.tmp-" + gone)))
+      << "a read-only open changes nothing";
+  again->begin_writing();
+  EXPECT_FALSE(fs::exists(tmp.path() / "s" / ("BLOCKSCRIBE_COMMITTED.tmp-" + gone)));
+  EXPECT_TRUE(fs::exists(tmp.path() / "s" / ("BLOCKSCRIBE_COMMITTED.tmp-" + live)));
 }
 
 }  // namespace
