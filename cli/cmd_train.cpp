@@ -7,6 +7,7 @@
 // Ctrl-C/SIGTERM and when the time budget runs out; metrics.jsonl gets one line per logged step
 // and per evaluation. A non-finite loss or gradient stops the run and keeps the last checkpoint.
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -98,9 +99,10 @@ void run_train(const TrainArgs& a) {
                 "train --resume " +
                     tc.out + "`, or choose another train.out");
   if (saved) {
-    const int64_t at = std::stoll(saved->metadata.count("train_step")
-                                      ? saved->metadata.at("train_step")
-                                      : std::string("0"));
+    if (!saved->metadata.count("train_step"))
+      throw Error(tc.out + "/state.safetensors", "is not a training state (no train_step)");
+    const int64_t at = parse_int(saved->metadata.at("train_step"), 0, INT64_MAX,
+                                 tc.out + "/state.safetensors train_step");
     if (at >= tc.steps) {
       std::fprintf(stderr,
                    "train: the run in %s is at step %lld and train.steps is %d: nothing to do "

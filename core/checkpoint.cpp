@@ -1,12 +1,58 @@
 #include "core/checkpoint.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/format.h"
 #include "core/safetensors.h"
 
 namespace bs {
+
+namespace {
+
+// One tensor of the header, as the header check sees it.
+struct TableEntry {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // offsets in the data section
+};
+
+// XXH3-64 hex of the whole header but the check itself: every metadata key and value but
+// header_hash, then every tensor's name, dtype, shape and offsets, in name order. So an edited
+// config, step count or tensor table is caught like a flipped weight.
+std::string header_hash(const std::map<std::string, std::string>& meta,
+                        std::vector<TableEntry> table) {
+  std::string c = "blockscribe-checkpoint-header\n";
+  for (const auto& [k, v] : meta) {
+    if (k == "header_hash") continue;
+    c += k + '\0' + v + '\0';
+  }
+  std::sort(table.begin(), table.end(),
+            [](const TableEntry& a, const TableEntry& b) { return a.name < b.name; });
+  for (const TableEntry& t : table) {
+    c += t.name + '\0' + t.dtype;
+    for (int64_t d : t.shape) c += ' ' + std::to_string(d);
+    c += '@' + std::to_string(t.begin) + '-' + std::to_string(t.end) + '\0';
+  }
+  return hex64(hash64(c));
+}
+
+// Throws unless every value of p is finite (and, for second moments, >= 0), naming the tensor.
+void require_finite(const float* p, size_t n, const std::string& path, const std::string& name,
+                    bool non_negative = false) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]) || (non_negative && p[i] < 0.f))
+      throw Error(path, "tensor '" + name + "' holds " +
+                            (std::isfinite(p[i]) ? "a negative value (" + shortest(p[i]) + ")"
+                                                 : std::string("a non-finite value (") +
+                                                       shortest(p[i]) + ")") +
+                            " at element " + std::to_string(i) + "; the checkpoint is unusable");
+}
+
+}  // namespace
 
 void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
                      const Tokenizer& tok, const std::map<std::string, std::string>& extra,
@@ -23,15 +69,27 @@ void save_checkpoint(const std::string& path, const Config& cfg, const Model& mo
     out.push_back({name, "F32", {int64_t(v->size())}, v->data(), v->size() * sizeof(float)});
   }
 
-  // The data hash covers the data section exactly as laid out by safetensors_bytes.
-  std::string data;
-  for (const auto& t : out) data.append(static_cast<const char*>(t.data), t.bytes);
   std::map<std::string, std::string> meta = extra;
   meta["format"] = "blockscribe-checkpoint";
   meta["format_version"] = std::to_string(kCheckpointVersion);
   meta["config"] = cfg.to_toml();
   meta["tokenizer_hash"] = hex64(tok.hash());
+  write_sealed_checkpoint(path, out, std::move(meta));
+}
+
+void write_sealed_checkpoint(const std::string& path, const std::vector<StTensorOut>& out,
+                             std::map<std::string, std::string> meta) {
+  // The data hash covers the data section exactly as laid out by safetensors_bytes.
+  std::string data;
+  for (const auto& t : out) data.append(static_cast<const char*>(t.data), t.bytes);
   meta["data_hash"] = hex64(hash64(data));
+  std::vector<TableEntry> table;
+  uint64_t off = 0;
+  for (const auto& t : out) {  // the offsets safetensors_bytes lays the tensors out at
+    table.push_back({t.name, t.dtype, t.shape, off, off + t.bytes});
+    off += t.bytes;
+  }
+  meta["header_hash"] = header_hash(meta, table);
   write_file_atomic(path, safetensors_bytes(out, meta));
 }
 
@@ -45,27 +103,41 @@ Checkpoint load_checkpoint(const std::string& path) {
   };
   if (meta("format") != "blockscribe-checkpoint")
     throw Error(path, "not a blockscribe checkpoint (format '" + meta("format") + "')");
-  int version = 0;
-  try {
-    version = std::stoi(meta("format_version"));
-  } catch (const std::exception&) {
-    throw Error(path, "corrupt checkpoint: format_version is not a number");
-  }
+  const int version = int(parse_int(meta("format_version"), 0, 1 << 20,
+                                    path + " metadata format_version"));
   if (version > kCheckpointVersion)
     throw Error(path, "checkpoint format version " + std::to_string(version) +
                           ", this build reads " + std::to_string(kCheckpointVersion) +
                           ": upgrade blockscribe");
   if (version < kCheckpointVersion)
     throw Error(path, "checkpoint format version " + std::to_string(version) +
-                          " is too old (this build reads " + std::to_string(kCheckpointVersion) +
-                          "): retrain or convert it");
+                          " carries no check of its header (this build reads " +
+                          std::to_string(kCheckpointVersion) + "): retrain it");
+  std::vector<TableEntry> table;
+  for (const auto& [name, t] : st.tensors) {
+    const uint64_t b = uint64_t(t.data.data() - st.data_section.data());
+    table.push_back({name, t.dtype, t.shape, b, b + t.data.size()});
+  }
+  if (header_hash(st.metadata, table) != meta("header_hash"))
+    throw Error(path, "corrupt checkpoint: header checksum mismatch (its config, metadata or "
+                      "tensor table was damaged or edited)");
   if (hex64(hash64(st.data_section)) != meta("data_hash"))
     throw Error(path, "corrupt checkpoint: data checksum mismatch (file damaged or edited)");
+  // Training metadata, when present, must be what a trainer writes.
+  const int64_t kMax = int64_t(1) << 62;
+  for (const char* k : {"train_step", "train_tokens", "train_adam_t"})
+    if (st.metadata.count(k)) parse_int(meta(k), 0, kMax, path + " metadata " + k);
+  if (st.metadata.count("train_elapsed"))
+    parse_number(meta("train_elapsed"), 0, 1e12, path + " metadata train_elapsed");
 
   Checkpoint ck;
   ck.metadata = st.metadata;
   ck.config.load_string(meta("config"), path + " (metadata config)");
-  ck.config.validate();
+  try {
+    ck.config.validate();
+  } catch (const Error& e) {
+    throw Error(path + " (metadata config)", e.what());
+  }
   ck.model = std::make_unique<Model>(ck.config.model);
   for (const auto& t : ck.model->tensors()) {
     auto it = st.tensors.find(t.name);
@@ -75,12 +147,15 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (in.dtype != "F32" || in.shape != want)
       throw Error(path, "tensor '" + t.name + "' has the wrong dtype or shape for the config");
     std::memcpy(ck.model->params.data() + t.offset, in.data.data(), in.data.size());
+    require_finite(ck.model->params.data() + t.offset, t.numel, path, t.name);
   }
   for (const auto& [name, in] : st.tensors) {
     if (name.rfind("train.", 0) == 0) {
       if (in.dtype != "F32") throw Error(path, "tensor '" + name + "' must be F32");
       std::vector<float> v(in.data.size() / sizeof(float));
       std::memcpy(v.data(), in.data.data(), v.size() * sizeof(float));
+      // AdamW's moments: finite, and the second moment (a running mean of squares) >= 0.
+      require_finite(v.data(), v.size(), path, name, name == "train.adam.v");
       ck.extra[name] = std::move(v);
       continue;
     }

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
+
+#include "core/error.h"
 
 namespace bs {
 
@@ -12,7 +15,32 @@ std::string shortest(float f) {
   return std::string(buf, r.ptr);
 }
 
+std::string shortest(double d) {
+  char buf[40];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
+}
+
 double decimal(float f) { return std::strtod(shortest(f).c_str(), nullptr); }
+
+int64_t parse_int(const std::string& s, int64_t lo, int64_t hi, const std::string& what) {
+  int64_t v = 0;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || v < lo || v > hi)
+    throw Error(what, "'" + s + "' is not an integer in [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "]");
+  return v;
+}
+
+double parse_number(const std::string& s, double lo, double hi, const std::string& what) {
+  double v = 0;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v) ||
+      v < lo || v > hi)
+    throw Error(what, "'" + s + "' is not a number in [" + shortest(lo) + ", " + shortest(hi) +
+                          "]");
+  return v;
+}
 
 std::string closest(const std::string& word, const std::vector<std::string>& choices) {
   // Levenshtein distance, one row at a time.

@@ -3,6 +3,8 @@
 // missing tokenizer), never a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/checkpoint.h"
@@ -101,27 +103,67 @@ TEST_F(CheckpointTest, CorruptHeaderIsRefused) {
   EXPECT_NE(error_of(tmp.str("g.safetensors")).find("not a safetensors file"), std::string::npos);
 }
 
+// The stored tensors in their order (so the data hash stays valid) and the metadata, for
+// rewriting a checkpoint with one thing changed.
+struct Parts {
+  std::vector<bs::StTensorOut> tensors;
+  std::map<std::string, std::string> meta;
+};
+Parts parts_of(const bs::SafeTensors& st) {
+  Parts p;
+  std::vector<std::pair<size_t, std::string>> order;
+  for (auto& [n, t] : st.tensors) order.push_back({size_t(t.data.data() - st.data_section.data()), n});
+  std::sort(order.begin(), order.end());
+  for (auto& [off, n] : order) {
+    const auto& t = st.tensors.at(n);
+    p.tensors.push_back({n, t.dtype, t.shape, t.data.data(), t.data.size()});
+  }
+  p.meta = st.metadata;
+  return p;
+}
+
+TEST_F(CheckpointTest, AnEditedHeaderIsRefusedByItsChecksum) {
+  bs::SafeTensors st = bs::parse_safetensors(bytes, path);
+  // Edits an outsider (or a flipped bit in the header) could make; the data hash stays right.
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"config", ""},  // rope_base 10000 -> 10001, below
+           {"step", "8"},
+           {"tokenizer_hash", "0000000000000000"}}) {
+    Parts p = parts_of(st);
+    if (key == "config") {
+      std::string c = p.meta.at("config");
+      const size_t at = c.find("rope_base = 10000");
+      ASSERT_NE(at, std::string::npos) << c;
+      c.replace(at, 17, "rope_base = 10001");
+      p.meta["config"] = c;
+    } else {
+      p.meta[key] = value;
+    }
+    bs::write_file_atomic(tmp.str("e.safetensors"), bs::safetensors_bytes(p.tensors, p.meta));
+    EXPECT_NE(error_of(tmp.str("e.safetensors")).find("header checksum mismatch"),
+              std::string::npos)
+        << key;
+  }
+}
+
 TEST_F(CheckpointTest, VersionsAreCheckedWithAHint) {
   bs::SafeTensors st = bs::parse_safetensors(bytes, path);
+  // Sealed again after the change: the checks pass, so the loader's own check must refuse.
   auto rewrite = [&](const std::string& key, const std::string& value, const std::string& name) {
-    std::vector<bs::StTensorOut> out;
-    // Keep the stored order so the data hash stays valid.
-    std::vector<std::pair<size_t, std::string>> order;
-    for (auto& [n, t] : st.tensors)
-      order.push_back({size_t(t.data.data() - st.data_section.data()), n});
-    std::sort(order.begin(), order.end());
-    for (auto& [off, n] : order) {
-      const auto& t = st.tensors.at(n);
-      out.push_back({n, t.dtype, t.shape, t.data.data(), t.data.size()});
-    }
-    auto meta = st.metadata;
-    meta[key] = value;
-    bs::write_file_atomic(tmp.str(name), bs::safetensors_bytes(out, meta));
+    Parts p = parts_of(st);
+    p.meta[key] = value;
+    p.meta.erase("data_hash"), p.meta.erase("header_hash");
+    bs::write_sealed_checkpoint(tmp.str(name), p.tensors, p.meta);
     return tmp.str(name);
   };
-  EXPECT_NE(error_of(rewrite("format_version", "2", "v2.safetensors")).find("upgrade blockscribe"),
+  EXPECT_NE(error_of(rewrite("format_version", "3", "v3.safetensors")).find("upgrade blockscribe"),
             std::string::npos);
-  EXPECT_NE(error_of(rewrite("format_version", "0", "v0.safetensors")).find("too old"),
+  EXPECT_NE(error_of(rewrite("format_version", "1", "v1.safetensors"))
+                .find("format version 1 carries no check of its header"),
+            std::string::npos);
+  EXPECT_NE(error_of(rewrite("format_version", "two", "vx.safetensors"))
+                .find("metadata format_version: 'two' is not an integer"),
             std::string::npos);
   EXPECT_NE(
       error_of(rewrite("format", "other", "f.safetensors")).find("not a blockscribe checkpoint"),
@@ -133,6 +175,48 @@ TEST_F(CheckpointTest, VersionsAreCheckedWithAHint) {
       error_of(rewrite("config", "[model]\nvocab = 320\nd = 64\nheads = 2\n", "shape.safetensors"))
           .find("wrong dtype or shape"),
       std::string::npos);
+  // A config that is invalid as a whole names the checkpoint.
+  const std::string e = error_of(rewrite("config", "[model]\nd = 30\nheads = 4\n", "inv.safetensors"));
+  EXPECT_NE(e.find("inv.safetensors (metadata config)"), std::string::npos) << e;
+  // Training metadata must be what a trainer writes.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"train_step", "abc"},
+           {"train_step", "-5"},
+           {"train_tokens", "-1"},
+           {"train_adam_t", "1e3"},
+           {"train_elapsed", "nan"},
+           {"train_elapsed", "-2"}}) {
+    const std::string msg = error_of(rewrite(key, value, "meta.safetensors"));
+    EXPECT_NE(msg.find("metadata " + key + ": '" + value + "' is not"), std::string::npos)
+        << key << " = " << value << ": " << msg;
+  }
+}
+
+TEST_F(CheckpointTest, NonFiniteWeightsAndBadOptimizerStateAreRefusedNamingTheTensor) {
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    bs::Model m(cfg.model);
+    m.params = model->params;
+    m.layers[1].w13[7] = bad;
+    bs::save_checkpoint(tmp.str("nan.safetensors"), cfg, m, tiny_tokenizer());
+    const std::string e = error_of(tmp.str("nan.safetensors"));
+    EXPECT_NE(e.find("tensor 'layers.1.ffn.w13.weight' holds a non-finite value"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("at element 7"), std::string::npos) << e;
+  }
+  std::vector<float> m(model->num_params(), 0.f), v(model->num_params(), 1e-6f);
+  v[3] = -1e-9f;
+  bs::save_checkpoint(tmp.str("adam.safetensors"), cfg, *model, tiny_tokenizer(), {},
+                      {{"train.adam.m", &m}, {"train.adam.v", &v}});
+  EXPECT_NE(error_of(tmp.str("adam.safetensors"))
+                .find("tensor 'train.adam.v' holds a negative value"),
+            std::string::npos);
+  v[3] = 1e-9f;
+  m[5] = std::nanf("");
+  bs::save_checkpoint(tmp.str("adam2.safetensors"), cfg, *model, tiny_tokenizer(), {},
+                      {{"train.adam.m", &m}, {"train.adam.v", &v}});
+  EXPECT_NE(error_of(tmp.str("adam2.safetensors")).find("tensor 'train.adam.m' holds a non-finite"),
+            std::string::npos);
 }
 
 TEST_F(CheckpointTest, MissingTokenizerOrForeignTensorIsRefused) {
@@ -140,21 +224,16 @@ TEST_F(CheckpointTest, MissingTokenizerOrForeignTensorIsRefused) {
   for (const auto& t : model->tensors())
     out.push_back({t.name, "F32", std::vector<int64_t>(t.shape.begin(), t.shape.end()),
                    model->params.data() + t.offset, t.numel * 4});
-  std::string data;
-  for (auto& t : out) data.append((const char*)t.data, t.bytes);
   std::map<std::string, std::string> meta = {
       {"format", "blockscribe-checkpoint"},
       {"format_version", std::to_string(bs::kCheckpointVersion)},
       {"config", cfg.to_toml()},
-      {"tokenizer_hash", "0"},
-      {"data_hash", bs::hex64(bs::hash64(data))}};
-  bs::write_file_atomic(tmp.str("nt.safetensors"), bs::safetensors_bytes(out, meta));
+      {"tokenizer_hash", "0"}};
+  bs::write_sealed_checkpoint(tmp.str("nt.safetensors"), out, meta);
   EXPECT_NE(error_of(tmp.str("nt.safetensors")).find("has no tokenizer"), std::string::npos);
   float extra[2] = {1, 2};
   out.push_back({"mystery.weight", "F32", {2}, extra, 8});
-  data.append((const char*)extra, 8);
-  meta["data_hash"] = bs::hex64(bs::hash64(data));
-  bs::write_file_atomic(tmp.str("x.safetensors"), bs::safetensors_bytes(out, meta));
+  bs::write_sealed_checkpoint(tmp.str("x.safetensors"), out, meta);
   EXPECT_NE(error_of(tmp.str("x.safetensors")).find("unexpected tensor 'mystery.weight'"),
             std::string::npos);
 }

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <filesystem>
 
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/format.h"
 #include "kernels/backward.h"
 #include "corpus/shard.h"
 #include "training/masking.h"
@@ -78,7 +80,7 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
       throw Error(path, "not a training state (metadata '" + k + "' missing)");
     return it->second;
   };
-  const int64_t step = std::stoll(need("train_step"));
+  const int64_t step = parse_int(need("train_step"), 0, INT64_MAX, path + " train_step");
   auto m = ck.extra.find("train.adam.m"), v = ck.extra.find("train.adam.v");
   if (m == ck.extra.end() || v == ck.extra.end() || m->second.size() != ck.model->num_params() ||
       v->second.size() != ck.model->num_params())
@@ -92,10 +94,10 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
                                          std::move(model)));
   t->adam_.m = std::move(m->second);
   t->adam_.v = std::move(v->second);
-  t->adam_.t = std::stoll(need("train_adam_t"));
+  t->adam_.t = parse_int(need("train_adam_t"), 0, INT64_MAX, path + " train_adam_t");
   t->step_ = step;
-  t->tokens_ = std::stoll(need("train_tokens"));
-  t->elapsed_ = std::stod(need("train_elapsed"));
+  t->tokens_ = parse_int(need("train_tokens"), 0, INT64_MAX, path + " train_tokens");
+  t->elapsed_ = parse_number(need("train_elapsed"), 0, 1e12, path + " train_elapsed");
   return t;
 }
 
