@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/fileio.h"
 #include "corpus/prepare.h"
 
@@ -24,14 +25,14 @@ void add_corpus_command(CLI::App& app) {
   prep->add_option("--tokenizer", opt->tokenizer,
                    "Use this tokenizer .model instead of training one on the train split");
   prep->add_option("--vocab", opt->vocab, "Vocabulary size of the trained tokenizer")
-      ->check(CLI::Range(282, 65535))
+      ->check(IntRange(282, 65535))
       ->capture_default_str();
   prep->add_option("--type", opt->tokenizer_type, "Tokenizer model type when training")
       ->check(CLI::IsMember({"unigram", "bpe"}))
       ->capture_default_str();
   prep->add_option("--val-permille", opt->val_permille,
                    "Documents per thousand that go to validation (by hash of the document id)")
-      ->check(CLI::Range(0, 1000))
+      ->check(IntRange(0, 1000))
       ->capture_default_str();
   prep->add_option("--max-docs", opt->max_docs, "Use only the first N documents (0: all)")
       ->capture_default_str();

@@ -119,16 +119,16 @@ void add_eval_command(CLI::App& app) {
          "comma-separated list; later modes are also compared with the first, block by block")
       ->capture_default_str();
   sub->add_option("--samples", a->samples, "Masking rates drawn per block")
-      ->check(CLI::Range(1, 64))
+      ->check(IntRange(1, 64))
       ->capture_default_str();
   sub->add_option("--max-blocks", a->max_blocks,
                   "Score at most this many blocks (0 = all), spread over documents")
-      ->check(CLI::NonNegativeNumber)
+      ->check(IntRange(0, 1 << 30))
       ->capture_default_str();
   sub->add_option("--memory-blocks", a->memory_blocks,
                   "Summary mode keeps at most this many earlier blocks in memory (default: the "
                   "model's max_memory_blocks)")
-      ->check(CLI::Range(0, 1 << 20));
+      ->check(IntRange(0, 1 << 20));
   sub->add_option("--seed", a->seed, "Seed of the masks (fixed: the number is reproducible)")
       ->check(kUint64)
       ->capture_default_str();

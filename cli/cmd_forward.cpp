@@ -148,12 +148,13 @@ void add_forward_command(CLI::App& app) {
   auto* pf = sub->add_option("-f,--prompt-file", a->prompt_file, "File holding the text (UTF-8)");
   p->excludes(pf);
   sub->add_option("--mask-rate", a->mask_rate, "Share of each block's tokens masked, in (0, 1]")
+      ->check(kFinite)
       ->capture_default_str();
   sub->add_option("--memory", a->memory,
                   "Context from earlier blocks: summary | window | none | full")
       ->capture_default_str();
   sub->add_option("--full-context", a->full_context, "--memory full: earlier tokens seen")
-      ->check(CLI::Range(0, 1 << 24))
+      ->check(IntRange(0, 1 << 24))
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed for the masks")->check(kUint64)->capture_default_str();
   sub->add_flag("--json", a->json, "JSON lines: one object per block, then the total");

@@ -119,12 +119,6 @@ void run_generate(const GenerateArgs& a) {
   if (a.threshold_opt->count() && a.strategy_opt->count() && a.strategy != "threshold")
     throw UsageError("--threshold", "applies to --strategy threshold only (given: --strategy " +
                                         a.strategy + "); leave --strategy out to imply it");
-  for (auto [opt, v] : {std::pair{a.threshold_opt, a.threshold},
-                        std::pair{a.temperature_opt, a.temperature}, std::pair{a.top_p_opt, a.top_p},
-                        std::pair{a.repeat_penalty_opt, a.repeat_penalty}})
-    if (opt->count() && !std::isfinite(v))
-      throw UsageError(opt->get_name(), shortest(v) + " is not a number in range");
-
   Checkpoint ck = load_checkpoint(a.model);
   const Config cfg = generation_config(a, ck.config);
   const GenerateConfig& g = cfg.generate;
@@ -220,21 +214,22 @@ void add_generate_command(CLI::App& app) {
   a->prompt_opt->excludes(a->prompt_file_opt)->excludes(a->tmpl_opt)->excludes(a->tmpl_file_opt);
   a->prompt_file_opt->excludes(a->tmpl_opt)->excludes(a->tmpl_file_opt);
   a->tmpl_opt->excludes(a->tmpl_file_opt);
-  a->blocks_opt = sub->add_option("--blocks", a->blocks)->check(CLI::Range(0, 1 << 20));
+  a->blocks_opt = sub->add_option("--blocks", a->blocks)->check(IntRange(0, 1 << 20));
   a->max_tokens_opt =
-      sub->add_option("--max-tokens", a->max_tokens)->check(CLI::Range(int64_t(0), int64_t(INT_MAX)));
+      sub->add_option("--max-tokens", a->max_tokens)->check(IntRange(0, INT_MAX));
   a->max_new_opt = sub->add_option("-n,--max-new-tokens", a->max_new_tokens,
                                    "New tokens to write after the prompt")
-                       ->check(CLI::Range(int64_t(0), int64_t(INT_MAX)));
+                       ->check(IntRange(0, INT_MAX));
   a->max_new_opt->excludes(a->max_tokens_opt);
-  a->steps_opt = sub->add_option("--steps", a->steps)->check(CLI::Range(1, 1 << 20));
+  a->steps_opt = sub->add_option("--steps", a->steps)->check(IntRange(1, 1 << 20));
   a->strategy_opt = sub->add_option("--strategy", a->strategy);
-  a->threshold_opt = sub->add_option("--threshold", a->threshold);
-  a->temperature_opt = sub->add_option("--temperature,--temp", a->temperature);
-  a->top_k_opt = sub->add_option("--top-k", a->top_k);
-  a->top_p_opt = sub->add_option("--top-p", a->top_p);
-  a->repeat_penalty_opt = sub->add_option("--repeat-penalty", a->repeat_penalty);
-  a->repeat_last_n_opt = sub->add_option("--repeat-last-n", a->repeat_last_n);
+  a->threshold_opt = sub->add_option("--threshold", a->threshold)->check(kFinite);
+  a->temperature_opt = sub->add_option("--temperature,--temp", a->temperature)->check(kFinite);
+  a->top_k_opt = sub->add_option("--top-k", a->top_k)->check(IntRange(INT_MIN, INT_MAX));
+  a->top_p_opt = sub->add_option("--top-p", a->top_p)->check(kFinite);
+  a->repeat_penalty_opt = sub->add_option("--repeat-penalty", a->repeat_penalty)->check(kFinite);
+  a->repeat_last_n_opt =
+      sub->add_option("--repeat-last-n", a->repeat_last_n)->check(IntRange(INT_MIN, INT_MAX));
   a->seed_opt = sub->add_option("--seed", a->seed)->check(kUint64);
   describe_defaults(*a, GenerateConfig{}, "a new model");
   sub->add_option("--memory", a->memory,
@@ -242,7 +237,7 @@ void add_generate_command(CLI::App& app) {
                   "(raw earlier tokens; for comparison)")
       ->capture_default_str();
   sub->add_option("--full-context", a->full_context, "--memory full: earlier tokens kept (0 = all)")
-      ->check(CLI::Range(0, INT_MAX));
+      ->check(IntRange(0, INT_MAX));
   sub->add_flag("--no-cache", a->no_cache,
                 "Recompute the whole context at every step (slow; for comparison)");
   sub->add_flag("--no-eos", a->no_eos,

@@ -64,7 +64,7 @@ void add_resume_command(CLI::App& app) {
       ->required();
   a->blocks_opt = sub->add_option("--blocks", a->blocks,
                                   "Blocks to add (default: the --blocks the session was made with)")
-                      ->check(CLI::Range(0, 1 << 20));
+                      ->check(IntRange(0, 1 << 20));
   sub->add_option("-m,--model", a->model,
                   "Checkpoint to continue with (default: the one the session was made with)");
   sub->add_flag("--force", a->force,

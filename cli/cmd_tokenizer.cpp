@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "text/tokenizer.h"
@@ -108,7 +109,7 @@ void add_tokenizer_command(CLI::App& app) {
       ->required();
   train->add_option("--out", ta->out, "Output .model file")->required();
   train->add_option("--vocab", ta->vocab, "Vocabulary size")
-      ->check(CLI::Range(282, 65535))
+      ->check(IntRange(282, 65535))
       ->capture_default_str();
   train->add_option("--type", ta->type, "unigram | bpe")
       ->check(CLI::IsMember({"unigram", "bpe"}))

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -49,15 +50,21 @@ std::string fmt_duration(double s) {
   return buf;
 }
 
-// Keeps only the metric lines of steps <= step (a resumed run rewrites what came after).
+// Keeps only the metric lines of steps <= step (a resumed run rewrites what came after). A line
+// that is not a metrics object is refused naming the file and line (nothing is rewritten then).
 void trim_metrics(const std::string& path, int64_t step) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return;
-  std::ifstream in(path);
+  std::istringstream in(read_file(path));
   std::string line, kept;
-  while (std::getline(in, line)) {
+  for (int ln = 1; std::getline(in, line); ++ln) {
+    if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step")) continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
+        !j["step"].is_number_integer())
+      throw Error(path + ":" + std::to_string(ln),
+                  "is not a metrics line (a JSON object with an integer \"step\"); move the file "
+                  "aside to resume");
     if (j["step"].get<int64_t>() <= step) kept += line + "\n";
   }
   write_file_atomic(path, kept);
@@ -246,7 +253,7 @@ void add_train_command(CLI::App& app) {
                   ->type_name("[DIR]");
   sub->add_option("--time-budget", a->time_budget,
                   "Stop (with a checkpoint) after this many seconds of training")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberRange(0, 1e12));
   sub->callback([a] { run_train(*a); });
 }
 

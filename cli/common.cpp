@@ -1,9 +1,12 @@
 #include "cli/common.h"
 
+#include "core/format.h"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <csignal>
 
 namespace bs::cli {
@@ -17,6 +20,42 @@ const CLI::Validator kUint64(
       return "";
     },
     "UINT64");
+
+CLI::Validator IntRange(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        int64_t v = 0;
+        const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || v < lo || v > hi)
+          return "'" + s + "' is not an integer in [" + std::to_string(lo) + ", " +
+                 std::to_string(hi) + "]";
+        return "";
+      },
+      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+CLI::Validator NumberRange(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        double v = 0;
+        const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() ||
+            !std::isfinite(v) || v < lo || v > hi)
+          return "'" + s + "' is not a number in [" + shortest(lo) + ", " + shortest(hi) + "]";
+        return "";
+      },
+      "NUMBER in [" + shortest(lo) + ", " + shortest(hi) + "]");
+}
+
+const CLI::Validator kFinite(
+    [](std::string& s) -> std::string {
+      double v = 0;
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v))
+        return "'" + s + "' is not a finite number";
+      return "";
+    },
+    "NUMBER");
 
 void ConfigArgs::add_to(CLI::App* sub) {
   sub->add_option("-c,--config", path, "TOML config file ([model], [train], [generate])");

@@ -30,6 +30,12 @@ inline constexpr int kExitUsage = 2;
 // take "-1" or 2^64 and wrap or saturate them.
 extern const CLI::Validator kUint64;
 
+// Validators with the project's messages: "'abc' is not an integer in [0, 1048576]", and for
+// numbers also NaN and infinities refused ("'nan' is not a number in [0, 1e+12]").
+CLI::Validator IntRange(int64_t lo, int64_t hi);
+CLI::Validator NumberRange(double lo, double hi);
+extern const CLI::Validator kFinite;  // "'nan' is not a finite number"; the range comes later
+
 struct ConfigArgs {
   std::string path;
   std::vector<std::string> sets;

@@ -17,7 +17,7 @@ namespace {
 // -t/--threads before the command or after any command's name (`generate -t 2`).
 void add_threads(CLI::App* app, int& threads) {
   app->add_option("-t,--threads", threads, "CPU threads for the kernels (default: all cores)")
-      ->check(CLI::Range(1, 256))
+      ->check(bs::cli::IntRange(1, 256))
       ->capture_default_str();
   for (CLI::App* sub : app->get_subcommands({})) add_threads(sub, threads);
 }
@@ -39,7 +39,7 @@ std::string did_you_mean(const CLI::App& app, const std::vector<std::string>& ex
   for (const std::string& e : extras) {
     const std::string word = e.substr(0, e.find('='));
     const std::string c = bs::closest(word, names(at, ""));
-    if (!c.empty()) msg += "\n  '" + word + "': did you mean '" + c + "'?";
+    if (!c.empty()) msg += "; '" + word + "': did you mean '" + c + "'?";
   }
   return msg;
 }
@@ -97,10 +97,10 @@ int main(int argc, char** argv) {
     const CLI::App* at = &app;  // the innermost command that was parsed
     while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
     std::vector<std::string> extras = app.remaining();
-    for (const std::string& x : at->remaining()) extras.push_back(x);
+    if (at != &app)
+      for (const std::string& x : at->remaining()) extras.push_back(x);
     const std::string hint = did_you_mean(app, extras);
-    std::fprintf(stderr, "blockscribe: usage: %s%s\nRun with --help for more information.\n",
-                 e.what(), hint.c_str());
+    std::fprintf(stderr, "blockscribe: usage: %s%s (see --help)\n", e.what(), hint.c_str());
     return bs::cli::kExitUsage;
   } catch (const bs::cli::ExitCode& e) {
     return e.code;

@@ -15,72 +15,109 @@
 namespace bs {
 namespace {
 
-// One schema row per key: where it lives and what type it has.
+// One schema row per key: where it lives, what type it has, and its range (docs/CONFIG.md lists
+// them). Every value read from a file or --set is checked against its range there, with the file,
+// line and key in the message; validate() checks them again for configs built in code, and the
+// constraints between keys.
 using FieldPtr = std::variant<int*, float*, uint64_t*, std::string*>;
+struct Range {
+  double lo = -1e300, hi = 1e300;
+  bool lo_open = false, hi_open = false;  // (lo, ...] / [..., hi)
+};
 struct Field {
   std::string key;  // "section.name"
   FieldPtr ptr;
+  Range range = {};
 };
+
+constexpr double kIntMax = 2147483647.0;
 
 std::vector<Field> schema(Config& c) {
   ModelConfig& m = c.model;
   TrainConfig& t = c.train;
   GenerateConfig& g = c.generate;
+  const Range unit_closed{0, 1}, unit_open_lo{0, 1, true, false};
   return {
-      {"model.vocab", &m.vocab},
-      {"model.d", &m.d},
-      {"model.layers", &m.layers},
-      {"model.heads", &m.heads},
-      {"model.ffn", &m.ffn},
-      {"model.rope_base", &m.rope_base},
-      {"model.rope_ntk", &m.rope_ntk},
-      {"model.norm_eps", &m.norm_eps},
-      {"model.block", &m.block},
-      {"model.summary_slots", &m.summary_slots},
-      {"model.window", &m.window},
-      {"model.max_memory_blocks", &m.max_memory_blocks},
-      {"model.header_tokens", &m.header_tokens},
+      {"model.vocab", &m.vocab, {16, 1 << 20}},
+      {"model.d", &m.d, {2, 65536}},
+      {"model.layers", &m.layers, {1, 1024}},
+      {"model.heads", &m.heads, {1, 4096}},
+      {"model.ffn", &m.ffn, {1, 1 << 20}},
+      {"model.rope_base", &m.rope_base, {1, 1e9, true, false}},
+      {"model.rope_ntk", &m.rope_ntk, {1, 1e6}},
+      {"model.norm_eps", &m.norm_eps, {0, 1, true, false}},
+      {"model.block", &m.block, {1, 65536}},
+      {"model.summary_slots", &m.summary_slots, {0, 1024}},
+      {"model.window", &m.window, {0, 65536}},
+      {"model.max_memory_blocks", &m.max_memory_blocks, {0, 4096}},
+      {"model.header_tokens", &m.header_tokens, {0, 65536}},
       {"model.recency", &m.recency},
-      {"model.recency_init", &m.recency_init},
-      {"model.init_std", &m.init_std},
+      {"model.recency_init", &m.recency_init, {0, 100}},
+      {"model.init_std", &m.init_std, {0, 10, true, false}},
       {"model.init_seed", &m.init_seed},
       {"train.data", &t.data},
       {"train.out", &t.out},
       {"train.seed", &t.seed},
-      {"train.batch", &t.batch},
-      {"train.unroll", &t.unroll},
-      {"train.accum", &t.accum},
-      {"train.steps", &t.steps},
-      {"train.lr", &t.lr},
-      {"train.min_lr", &t.min_lr},
-      {"train.warmup", &t.warmup},
-      {"train.weight_decay", &t.weight_decay},
-      {"train.beta1", &t.beta1},
-      {"train.beta2", &t.beta2},
-      {"train.grad_clip", &t.grad_clip},
-      {"train.mask_eps", &t.mask_eps},
-      {"train.memory_dropout", &t.memory_dropout},
-      {"train.none_prob", &t.none_prob},
-      {"train.full_prob", &t.full_prob},
-      {"train.full_context", &t.full_context},
-      {"train.burn_in", &t.burn_in},
-      {"train.eval_blocks", &t.eval_blocks},
-      {"train.eval_samples", &t.eval_samples},
-      {"train.checkpoint_every", &t.checkpoint_every},
-      {"train.eval_every", &t.eval_every},
-      {"train.log_every", &t.log_every},
-      {"generate.steps", &g.steps},
+      {"train.batch", &t.batch, {1, 65536}},
+      {"train.unroll", &t.unroll, {1, 1024}},
+      {"train.accum", &t.accum, {1, 65536}},
+      {"train.steps", &t.steps, {0, 1e9}},
+      {"train.lr", &t.lr, {0, 10, true, false}},
+      {"train.min_lr", &t.min_lr, {0, 10}},
+      {"train.warmup", &t.warmup, {0, 1e9}},
+      {"train.weight_decay", &t.weight_decay, {0, 10}},
+      {"train.beta1", &t.beta1, {0, 1, false, true}},
+      {"train.beta2", &t.beta2, {0, 1, false, true}},
+      {"train.grad_clip", &t.grad_clip, {0, 1e6}},
+      {"train.mask_eps", &t.mask_eps, {0, 1, true, true}},
+      {"train.memory_dropout", &t.memory_dropout, unit_closed},
+      {"train.none_prob", &t.none_prob, unit_closed},
+      {"train.full_prob", &t.full_prob, unit_closed},
+      {"train.full_context", &t.full_context, {0, 1 << 24}},
+      {"train.burn_in", &t.burn_in, {0, 1024}},
+      {"train.eval_blocks", &t.eval_blocks, {0, 1 << 24}},
+      {"train.eval_samples", &t.eval_samples, {1, 1024}},
+      {"train.checkpoint_every", &t.checkpoint_every, {0, 1e9}},
+      {"train.eval_every", &t.eval_every, {0, 1e9}},
+      {"train.log_every", &t.log_every, {1, 1e9}},
+      {"generate.steps", &g.steps, {1, 1 << 20}},
       {"generate.strategy", &g.strategy},
-      {"generate.threshold", &g.threshold},
-      {"generate.temperature", &g.temperature},
-      {"generate.top_k", &g.top_k},
-      {"generate.top_p", &g.top_p},
-      {"generate.repeat_penalty", &g.repeat_penalty},
-      {"generate.repeat_last_n", &g.repeat_last_n},
+      {"generate.threshold", &g.threshold, unit_open_lo},
+      {"generate.temperature", &g.temperature, {0, 100}},
+      {"generate.top_k", &g.top_k, {0, 1 << 20}},
+      {"generate.top_p", &g.top_p, unit_open_lo},
+      {"generate.repeat_penalty", &g.repeat_penalty, {1, 10}},
+      {"generate.repeat_last_n", &g.repeat_last_n, {0, 1 << 20}},
       {"generate.seed", &g.seed},
-      {"generate.blocks", &g.blocks},
-      {"generate.max_tokens", &g.max_tokens},
+      {"generate.blocks", &g.blocks, {0, 1 << 20}},
+      {"generate.max_tokens", &g.max_tokens, {0, kIntMax}},
   };
+}
+
+std::string range_text(const Range& r, bool integer) {
+  auto num = [&](double v) { return integer ? std::to_string(int64_t(v)) : shortest(v); };
+  return std::string(r.lo_open ? "(" : "[") + num(r.lo) + ", " + num(r.hi) + (r.hi_open ? ")" : "]");
+}
+
+bool in_range(double v, const Range& r) {
+  return std::isfinite(v) && (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
+}
+
+// Throws bs::Error(thing, "'key' = v is not in [lo, hi]") when the field's value is out of range.
+void check_range(const Field& f, const std::string& thing) {
+  double v = 0;
+  if (auto* p = std::get_if<int*>(&f.ptr))
+    v = double(**p);
+  else if (auto* q = std::get_if<float*>(&f.ptr))
+    v = double(**q);
+  else
+    return;  // strings and 64-bit seeds: any value
+  if (!in_range(v, f.range)) {
+    const std::string shown = std::holds_alternative<int*>(f.ptr) ? std::to_string(int64_t(v))
+                                                                   : shortest(float(v));
+    throw Error(thing, "'" + f.key + "' = " + shown + " is not in " +
+                           range_text(f.range, std::holds_alternative<int*>(f.ptr)));
+  }
 }
 
 std::string where(const std::string& origin, const toml::source_region& src) {
@@ -112,7 +149,9 @@ void assign(const Field& f, const toml::node& node, const std::string& thing) {
         if constexpr (std::is_same_v<T, int>) {
           if (!node.is_integer()) wrong();
           int64_t v = node.as_integer()->get();
-          if (v < INT32_MIN || v > INT32_MAX) throw Error(thing, "'" + f.key + "' out of range");
+          if (v < INT32_MIN || v > INT32_MAX)
+            throw Error(thing, "'" + f.key + "' = " + std::to_string(v) + " is not in " +
+                                   range_text(f.range, true));
           *p = int(v);
         } else if constexpr (std::is_same_v<T, float>) {
           if (node.is_integer())
@@ -121,7 +160,9 @@ void assign(const Field& f, const toml::node& node, const std::string& thing) {
             *p = float(node.as_floating_point()->get());
           else
             wrong();
-          if (!std::isfinite(*p)) throw Error(thing, "'" + f.key + "' must be finite");
+          if (!std::isfinite(*p))
+            throw Error(thing, "'" + f.key + "' = " + shortest(*p) + " is not in " +
+                                   range_text(f.range, false));
         } else if constexpr (std::is_same_v<T, uint64_t>) {
           if (!node.is_integer() || node.as_integer()->get() < 0) wrong();
           *p = uint64_t(node.as_integer()->get());
@@ -131,6 +172,7 @@ void assign(const Field& f, const toml::node& node, const std::string& thing) {
         }
       },
       f.ptr);
+  check_range(f, thing);
 }
 
 // " (did you mean 'model.d'?)" for a likely typo of a key, else "".
@@ -232,60 +274,38 @@ void Config::apply_override(const std::string& assignment) {
 }
 
 void Config::validate() const {
+  Config copy = *this;  // schema() takes a mutable config
+  for (const Field& f : schema(copy)) check_range(f, "config");
   const ModelConfig& m = model;
   auto need = [](bool ok, const std::string& key, const std::string& why) {
     if (!ok) throw Error("config " + key, why);
   };
-  need(m.vocab >= 16 && m.vocab <= 1 << 20, "model.vocab", "must be in [16, 1048576]");
-  need(m.d > 0 && m.heads > 0 && m.d % m.heads == 0, "model.d",
-       "must be a positive multiple of model.heads");
+  need(m.d % m.heads == 0, "model.d", "must be a multiple of model.heads");
   need(m.head_dim() % 2 == 0, "model.heads", "head dimension d/heads must be even for RoPE");
-  need(m.layers > 0, "model.layers", "must be positive");
-  need(m.ffn > 0, "model.ffn", "must be positive");
-  need(m.block > 0, "model.block", "must be positive");
-  need(m.summary_slots >= 0, "model.summary_slots", "must be >= 0");
-  need(m.window >= 0 && m.window <= m.block, "model.window", "must be in [0, model.block]");
-  need(m.max_memory_blocks >= 0, "model.max_memory_blocks", "must be >= 0");
-  need(m.header_tokens >= 0, "model.header_tokens", "must be >= 0");
+  need(m.window <= m.block, "model.window", "must be at most model.block");
   need(m.recency == "linear" || m.recency == "none", "model.recency",
        "must be \"linear\" or \"none\"");
-  need(m.rope_base > 1.f, "model.rope_base", "must be > 1");
-  need(m.rope_ntk >= 1.f, "model.rope_ntk", "must be >= 1");
-  need(m.norm_eps > 0.f, "model.norm_eps", "must be > 0");
-  need(m.init_std > 0.f, "model.init_std", "must be > 0");
+  // Sizes in 64 bits, before anything is allocated: the parameter count and the longest context.
+  const uint64_t params = model_parameters(m);
+  need(params <= kMaxParameters, "model",
+       "has " + std::to_string(params) + " parameters, more than the " +
+           std::to_string(kMaxParameters) + " this build allocates (8 GB of F32)");
+  const uint64_t rows = uint64_t(m.max_memory_blocks) * uint64_t(m.summary_slots) +
+                        uint64_t(m.header_tokens) + uint64_t(m.window) + uint64_t(m.block) +
+                        uint64_t(m.summary_slots);
+  need(rows <= (1u << 20), "model.max_memory_blocks",
+       "the longest context would be " + std::to_string(rows) + " rows, more than 1048576");
   const TrainConfig& t = train;
-  need(t.batch > 0, "train.batch", "must be positive");
-  need(t.unroll > 0, "train.unroll", "must be positive");
-  need(t.accum > 0, "train.accum", "must be positive");
-  need(t.steps >= 0, "train.steps", "must be >= 0");
-  need(t.lr > 0.f && t.min_lr >= 0.f && t.min_lr <= t.lr, "train.lr",
-       "need lr > 0 and 0 <= min_lr <= lr");
-  need(t.mask_eps > 0.f && t.mask_eps < 1.f, "train.mask_eps", "must be in (0, 1)");
-  need(t.memory_dropout >= 0.f && t.memory_dropout <= 1.f, "train.memory_dropout",
-       "must be in [0, 1]");
-  need(t.none_prob >= 0.f && t.full_prob >= 0.f &&
-           t.memory_dropout + t.none_prob + t.full_prob <= 1.f,
-       "train.none_prob", "memory_dropout + none_prob + full_prob must be in [0, 1]");
-  need(t.full_context >= 0, "train.full_context", "must be >= 0");
-  need(t.burn_in >= 0, "train.burn_in", "must be >= 0");
-  need(t.eval_blocks >= 0, "train.eval_blocks", "must be >= 0");
-  need(t.eval_samples > 0, "train.eval_samples", "must be positive");
-  need(t.grad_clip >= 0.f, "train.grad_clip", "must be >= 0 (0 = off)");
-  need(t.beta1 >= 0.f && t.beta1 < 1.f && t.beta2 >= 0.f && t.beta2 < 1.f, "train.beta1",
-       "betas must be in [0, 1)");
+  need(!t.out.empty(), "train.out", "must name a folder");
+  need(t.min_lr <= t.lr, "train.min_lr", "must be at most train.lr");
+  need(t.memory_dropout + t.none_prob + t.full_prob <= 1.f, "train.none_prob",
+       "memory_dropout + none_prob + full_prob must be in [0, 1]");
+  need(uint64_t(t.batch) * uint64_t(t.accum) * uint64_t(t.unroll) <= (1u << 24), "train.batch",
+       "batch x accum x unroll is more than 16777216 blocks a step");
   const GenerateConfig& g = generate;
-  need(g.steps > 0, "generate.steps", "must be positive");
   need(g.strategy == "low_confidence" || g.strategy == "margin" || g.strategy == "entropy" ||
            g.strategy == "random" || g.strategy == "threshold",
        "generate.strategy", "must be one of low_confidence, margin, entropy, random, threshold");
-  need(g.threshold > 0.f && g.threshold <= 1.f, "generate.threshold", "must be in (0, 1]");
-  need(g.temperature >= 0.f, "generate.temperature", "must be >= 0 (0 = greedy)");
-  need(g.top_k >= 0, "generate.top_k", "must be >= 0 (0 = off)");
-  need(g.top_p > 0.f && g.top_p <= 1.f, "generate.top_p", "must be in (0, 1]");
-  need(g.repeat_penalty >= 1.f && g.repeat_penalty <= 10.f, "generate.repeat_penalty",
-       "must be in [1, 10] (1 = off)");
-  need(g.repeat_last_n >= 0, "generate.repeat_last_n", "must be >= 0");
-  need(g.blocks >= 0 && g.max_tokens >= 0, "generate.blocks", "budgets must be >= 0");
 }
 
 std::string Config::to_toml(bool model_only) const {
@@ -316,6 +336,14 @@ std::vector<Config::Difference> Config::differences(const Config& o,
     if (va != vb) out.push_back({fa[i].key, va, vb});
   }
   return out;
+}
+
+uint64_t model_parameters(const ModelConfig& m) {
+  const uint64_t C = uint64_t(m.d), V = uint64_t(m.vocab), F = uint64_t(m.ffn),
+                 K = uint64_t(m.summary_slots), H = uint64_t(m.heads), Lr = uint64_t(m.layers);
+  const uint64_t per_layer = C + 3 * C * C + C * C + (m.recency == "linear" ? H : 0) + C +
+                             2 * F * C + C * F;
+  return V * C + C + K * C + Lr * per_layer + C + V * C + C * C;
 }
 
 Config make_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -101,6 +101,11 @@ struct Config {
   std::vector<Difference> differences(const Config& o, const std::string& section = "") const;
 };
 
+// The parameter count of a model of this config, in 64 bits (core/model.h allocates exactly
+// this many floats), and the most a config may ask for.
+uint64_t model_parameters(const ModelConfig& m);
+inline constexpr uint64_t kMaxParameters = uint64_t(2) << 30;
+
 // Loads defaults, then an optional file, then overrides in order, then validates.
 Config make_config(const std::string& path, const std::vector<std::string>& overrides);
 

@@ -208,9 +208,11 @@ TEST_F(CliGenerate, UsageErrorsExitWithTwoAndSuggestTheWordMeant) {
       {gen("--prompt x --threshold 0.5 --strategy margin"), "applies to --strategy threshold"},
       {gen("--prompt x --seed -1"), "'-1' is not an integer in [0, 18446744073709551615]"},
       {gen("--prompt x --seed 18446744073709551616"), "is not an integer in [0, 1844674"},
-      {gen("--prompt x --threshold nan"), "--threshold: nan is not a number in range"},
-      {gen("--prompt x --temperature nan"), "--temperature: nan is not a number in range"},
-      {gen("--prompt x --top-p nan"), "--top-p: nan is not a number in range"},
+      {gen("--prompt x --threshold nan"), "--threshold: 'nan' is not a finite number"},
+      {gen("--prompt x --temperature nan"), "--temperature: 'nan' is not a finite number"},
+      {gen("--prompt x --top-p inf"), "--top-p: 'inf' is not a finite number"},
+      {gen("--prompt x --blocks abc"), "--blocks: 'abc' is not an integer in [0, 1048576]"},
+      {gen("--prompt x --steps 0"), "--steps: '0' is not an integer in [1, 1048576]"},
       {gen("--prompt x -n 0"), "--max-new-tokens: is 0"},
       {gen("--prompt x -n 5 --max-tokens 9"), "excludes"},
   };
@@ -231,13 +233,14 @@ TEST_F(CliGenerate, BadInputsGiveOneClearMessage) {
   expect_refused(gen("--prompt 'Elizabeth walked to Longbourn' --max-tokens 3"), "--prompt",
                  "leaves nothing to generate");
   expect_refused(gen("--prompt x --strategy greedy"), "strategy 'greedy'", "unknown");
-  expect_refused(gen("--prompt x --strategy threshold --threshold 1.5"), "generate.threshold",
-                 "(0, 1]");
-  expect_refused(gen("--prompt x --strategy threshold --threshold 0"), "generate.threshold",
-                 "(0, 1]");
-  expect_refused(gen("--prompt x --temperature -1"), "generate.temperature", ">= 0");
-  expect_refused(gen("--prompt x --top-p 1.5"), "generate.top_p", "(0, 1]");
-  expect_refused(gen("--prompt x --top-k -3"), "generate.top_k", ">= 0");
+  expect_refused(gen("--prompt x --strategy threshold --threshold 1.5"),
+                 "'generate.threshold' = 1.5", "is not in (0, 1]");
+  expect_refused(gen("--prompt x --strategy threshold --threshold 0"), "'generate.threshold' = 0",
+                 "is not in (0, 1]");
+  expect_refused(gen("--prompt x --temperature -1"), "'generate.temperature' = -1",
+                 "is not in [0, 100]");
+  expect_refused(gen("--prompt x --top-p 1.5"), "'generate.top_p' = 1.5", "is not in (0, 1]");
+  expect_refused(gen("--prompt x --top-k -3"), "'generate.top_k' = -3", "is not in [0, 1048576]");
   expect_refused(gen("--prompt x --memory everything"), "memory mode 'everything'", "unknown");
   expect_refused(gen("--prompt x --set model.d=64"), "--set", "[model]");
   expect_refused(gen("--prompt x --blocks 0"), "budget", "--blocks");

@@ -166,7 +166,7 @@ TEST_F(CliModel, BadInputsGiveOneClearMessage) {
        "bad.txt: invalid UTF-8 at byte 3"},
       {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "empty.txt: is empty"},
       {"forward --model " + m + " --prompt hi --mask-rate 0", "--mask-rate: 0 is not in (0, 1]"},
-      {"forward --model " + m + " --prompt hi --mask-rate nan", "--mask-rate: nan is not in"},
+      {"forward --model " + m + " --prompt hi --mask-rate nan", "--mask-rate: 'nan' is not a finite"},
       {"forward --model " + m + " --prompt hi --memory most", "memory mode 'most': unknown"},
       {"forward --model " + m, "give --prompt or --prompt-file"},
       {"forward --model " + t.str("cut.safetensors") + " --prompt hi", "cut.safetensors"},

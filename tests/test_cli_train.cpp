@@ -195,6 +195,21 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   EXPECT_EQ(bs::test::read_file(b + "/state.safetensors"), before);
 }
 
+TEST_F(CliTrain, ADamagedMetricsFileIsRefusedOnResumeNamingTheLine) {
+  const std::string out = dir->str("metrics-damaged");
+  ASSERT_EQ(run_cli(train_args(out, 4, "--set train.eval_every=0")).exit_code, 0);
+  std::string m = bs::test::read_file(out + "/metrics.jsonl");
+  m += "{\"step\": \"five\"}\n";
+  bs::test::write_file(out + "/metrics.jsonl", m);
+  const std::string state = bs::test::read_file(out + "/state.safetensors");
+  auto r = run_cli("train --resume " + out + " --set train.steps=8");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("metrics.jsonl:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is not a metrics line"), std::string::npos) << r.err;
+  EXPECT_EQ(bs::test::read_file(out + "/metrics.jsonl"), m);
+  EXPECT_EQ(bs::test::read_file(out + "/state.safetensors"), state);
+}
+
 TEST_F(CliTrain, ATimeBudgetStopSaysHowToContinue) {
   const std::string out = dir->str("budget");
   auto r = run_cli(train_args(out, 100000, "--set train.eval_every=0") + " --time-budget 0.2");
@@ -210,14 +225,14 @@ TEST_F(CliTrain, NonFiniteLossStopsWithAClearMessage) {
   const std::string out = dir->str("nan");
   auto r = run_cli(train_args(
       out, 30,
-      "--set train.lr=1e30 --set train.min_lr=1e30 --set train.warmup=0 "
+      "--set train.lr=10 --set train.min_lr=10 --set train.warmup=0 --set train.beta2=0 "
       "--set train.grad_clip=0 --set train.checkpoint_every=1 --set train.eval_every=0"));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
-  // The error is one line, the last one (progress lines may precede it).
+  // A loss, gradient or update that is not finite: one line, the last one (progress lines may
+  // precede it), naming the step.
   const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
-  EXPECT_EQ(last.rfind("blockscribe: error: ", 0), 0u) << r.err;
-  EXPECT_NE(last.find("not finite"), std::string::npos) << r.err;
+  EXPECT_EQ(last.rfind("blockscribe: error: training step ", 0), 0u) << r.err;
+  EXPECT_NE(last.find("finite"), std::string::npos) << r.err;
   // A checkpoint left behind is loadable and finite; the message says whether there is one.
   const bool kept = r.err.find("the last good checkpoint") != std::string::npos;
   EXPECT_TRUE(kept || r.err.find("before any checkpoint was written") != std::string::npos)
@@ -250,6 +265,10 @@ TEST_F(CliTrain, BadInputsGiveOneClearMessage) {
       {"eval --model " + dir->str("run1/model.safetensors") + " --data " + dir->str("data") +
            " --memory summary,nope",
        "memory mode 'nope': unknown"},
+      {train_args(t.str("o5"), 5) + " --time-budget nan",
+       "--time-budget: 'nan' is not a number in [0, 1e+12]"},
+      {train_args(t.str("o6"), 5, "--set train.log_every=0"),
+       "'train.log_every' = 0 is not in [1, 1000000000]"},
   };
   for (const auto& c : cases) {
     auto r = run_cli(c.args);

@@ -3,6 +3,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/model.h"
 #include "tests/testutil.h"
 
 using bs::Config;
@@ -125,4 +126,56 @@ TEST(Config, SampleConfigsAreValid) {
         bs::make_config(std::string(BS_SOURCE_DIR) + "/samples/configs/" + name + ".toml", {});
     EXPECT_GT(c.model.d, 0) << name;
   }
+}
+
+// Every numeric key has a range, checked where the value is read (file, line, key in the
+// message), so no value can reach a division, an overflow or a huge allocation.
+TEST(Config, OutOfRangeValuesAreRefusedWhereTheyAreRead) {
+  bs::test::TempDir tmp;
+  struct Case {
+    std::string toml, must_contain;
+  } cases[] = {
+      {"[train]\nlog_every = 0\n", "c.toml:2 train.log_every: 'train.log_every' = 0 is not in [1, "},
+      {"[train]\nburn_in = 2147483647\n", "'train.burn_in' = 2147483647 is not in [0, 1024]"},
+      {"[model]\nd = 1073741824\n", "'model.d' = 1073741824 is not in [2, 65536]"},
+      {"[model]\nffn = 1073741824\n", "'model.ffn' = 1073741824 is not in [1, 1048576]"},
+      {"[model]\nmax_memory_blocks = 2147483647\n", "'model.max_memory_blocks' = 2147483647"},
+      {"[model]\nlayers = 100000\n", "'model.layers' = 100000 is not in [1, 1024]"},
+      {"[train]\nweight_decay = -1\n", "'train.weight_decay' = -1 is not in [0, 10]"},
+      {"[train]\nwarmup = -5\n", "'train.warmup' = -5 is not in [0, 1000000000]"},
+      {"[train]\nlr = nan\n", "'train.lr' = nan is not in (0, 10]"},
+      {"[train]\nmask_eps = 1\n", "'train.mask_eps' = 1 is not in (0, 1)"},
+      {"[model]\nvocab = 4294967296\n", "'model.vocab' = 4294967296 is not in [16, 1048576]"},
+      {"[generate]\ntop_p = 0\n", "'generate.top_p' = 0 is not in (0, 1]"},
+  };
+  for (const auto& c : cases) {
+    bs::test::write_file(tmp.path() / "c.toml", c.toml);
+    const std::string e = error_of([&] { bs::make_config(tmp.str("c.toml"), {}); });
+    EXPECT_NE(e.find(c.must_contain), std::string::npos) << c.toml << "\n" << e;
+    EXPECT_NE(e.find("c.toml:"), std::string::npos) << c.toml << "\n" << e;
+  }
+  // The same through --set, named by the override.
+  EXPECT_NE(error_of([] { bs::make_config("", {"train.log_every=0"}); })
+                .find("--set train.log_every=0: 'train.log_every' = 0 is not in"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { bs::make_config("", {"train.out="}); }).find("train.out: must name a folder"),
+            std::string::npos);
+}
+
+TEST(Config, SizesAreCheckedInSixtyFourBitsBeforeAnythingIsAllocated) {
+  // Each key within its range, the whole far too large: refused by the parameter bound.
+  Config c;
+  c.model.d = 65536, c.model.heads = 64, c.model.layers = 1024, c.model.ffn = 1 << 20;
+  const std::string e = error_of([&] { c.validate(); });
+  EXPECT_NE(e.find("parameters, more than the"), std::string::npos) << e;
+  EXPECT_GT(bs::model_parameters(c.model), uint64_t(1) << 40);  // no 32-bit wrap
+  Config d;
+  // The small model, counted by hand: embeddings and head 2·4096·256, summary rows 4·256 + 256²,
+  // 6 layers of 4·256² + 3·256·1024 + 2·256 + 4, two gains of 256: 8,458,776.
+  EXPECT_EQ(bs::model_parameters(d.model), 8458776u);
+  EXPECT_EQ(bs::Model(d.model).num_params(), bs::model_parameters(d.model));
+  Config m;
+  m.model.max_memory_blocks = 4096, m.model.summary_slots = 1024;
+  EXPECT_NE(error_of([&] { m.validate(); }).find("the longest context would be"),
+            std::string::npos);
 }

@@ -388,5 +388,26 @@ TEST_F(TokenizerTest, BlockSentenceIndices) {
   EXPECT_EQ(block_sentence_indices(t, {}, V(4, Tokenizer::kEos)), (V{0, 0, 0, 0}));
 }
 
+TEST(TokenizerTraining, TooSmallAVocabularyIsSaidInOurWords) {
+  std::string text;  // 2,000 distinct CJK characters: more than 300 pieces can hold
+  for (int i = 0; i < 4000; ++i) {
+    const uint32_t c = 0x4E00 + uint32_t(i % 2000);
+    text += char(0xE0 | (c >> 12)), text += char(0x80 | ((c >> 6) & 0x3F)),
+        text += char(0x80 | (c & 0x3F));
+  }
+  std::vector<std::string_view> docs = {text};
+  TokenizerTrainOptions o;
+  o.vocab_size = 300;
+  try {
+    train_tokenizer(docs, o);
+    ADD_FAILURE() << "trained a 300-piece tokenizer for 2,000 characters";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("a vocabulary of 300 is too small"), std::string::npos) << m;
+    EXPECT_NE(m.find("give --vocab"), std::string::npos) << m;
+    EXPECT_EQ(m.find("character_coverage"), std::string::npos) << m;
+  }
+}
+
 }  // namespace
 }  // namespace bs

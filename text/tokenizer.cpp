@@ -4,6 +4,7 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 
@@ -257,7 +258,20 @@ std::string train_tokenizer(std::span<const std::string_view> docs,
   if (lines.done()) throw Error(what, "no text to train on");
   std::string model;
   auto st = sentencepiece::SentencePieceTrainer::Train(kw, &lines, &model);
-  if (!st.ok()) throw Error(what, std::string(st.message()));
+  if (!st.ok()) {
+    // The one failure a user can fix by an option: more characters than the vocabulary holds.
+    // SentencePiece says "... 300 vs 2468. Increase vocab_size or decrease character_coverage
+    // with --character_coverage option."; say it in blockscribe's words.
+    const std::string m(st.message());
+    int vocab = 0, chars = 0;
+    const size_t at = m.find("smaller than required_chars. ");
+    if (at != std::string::npos &&
+        std::sscanf(m.c_str() + at + 29, "%d vs %d", &vocab, &chars) == 2)
+      throw Error(what, "a vocabulary of " + std::to_string(opt.vocab_size) + " is too small: the "
+                        "text needs " + std::to_string(chars) + " pieces for its characters alone "
+                        "(give --vocab " + std::to_string(chars + 64) + " or more)");
+    throw Error(what, "SentencePiece failed: " + m);
+  }
   // Check the result is one we would load (reserved ids in place).
   Tokenizer::from_serialized(model, what + " result");
   return model;

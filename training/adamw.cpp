@@ -1,7 +1,11 @@
 #include "training/adamw.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
+#include "core/error.h"
+#include "core/format.h"
 #include "kernels/thread_pool.h"
 
 namespace bs {
@@ -33,9 +37,11 @@ double grad_norm(const std::vector<float>& grads) {
 
 AdamW::AdamW(const Model& model) : m(model.num_params(), 0.f), v(model.num_params(), 0.f) {
   decay.assign(model.num_params(), 0);
-  for (const auto& t : model.tensors())
+  for (const auto& t : model.tensors()) {
+    names_.push_back({t.offset, t.name});
     if (t.shape.size() == 2)
       std::fill(decay.begin() + t.offset, decay.begin() + t.offset + t.numel, uint8_t(1));
+  }
 }
 
 double AdamW::step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
@@ -48,15 +54,44 @@ double AdamW::step(std::vector<float>& params, std::vector<float>& grads, const 
   const float c1 = 1.f / float(1.0 - std::pow(double(b1), double(t)));
   const float c2 = 1.f / float(1.0 - std::pow(double(b2), double(t)));
   const int n = int(params.size());
+  // The update of element i (moments and weight), the same arithmetic in both passes below.
+  auto update = [&](int i, float& mi, float& vi, float& pi) {
+    const float g = grads[i] * clip;
+    mi = b1 * m[i] + (1.f - b1) * g;
+    vi = b2 * v[i] + (1.f - b2) * g * g;
+    const float upd = (mi * c1) / (std::sqrt(vi * c2) + kEps);
+    pi = params[i] - lr * (upd + (decay[i] ? wd * params[i] : 0.f));
+  };
+  // First pass: would any new value be non-finite? (the first such index per chunk, or n)
+  const int chunks = (n + 4095) / 4096;
+  std::vector<int> bad(size_t(chunks), n);
+  parallel_for(chunks, [&](int cb, int ce) {
+    for (int c = cb; c < ce; ++c)
+      for (int i = c * 4096; i < std::min(n, (c + 1) * 4096); ++i) {
+        float mi, vi, pi;
+        update(i, mi, vi, pi);
+        if (!std::isfinite(mi) || !std::isfinite(vi) || !std::isfinite(pi)) {
+          bad[size_t(c)] = i;
+          break;
+        }
+      }
+  });
+  const int first = *std::min_element(bad.begin(), bad.end());
+  if (first < n) {
+    --t;
+    std::string name = "?";
+    for (const auto& [off, nm] : names_)
+      if (off <= size_t(first)) name = nm;
+    throw Error("the update", "would make '" + name + "' non-finite (learning rate " +
+                                  shortest(lr) + " too high?); nothing was changed");
+  }
   // Element-wise: any split gives the same bits.
-  parallel_for((n + 4095) / 4096, [&](int cb, int ce) {
+  parallel_for(chunks, [&](int cb, int ce) {
     for (int i = cb * 4096; i < std::min(n, ce * 4096); ++i) {
-      const float g = grads[i] * clip;
-      grads[i] = g;
-      m[i] = b1 * m[i] + (1.f - b1) * g;
-      v[i] = b2 * v[i] + (1.f - b2) * g * g;
-      const float upd = (m[i] * c1) / (std::sqrt(v[i] * c2) + kEps);
-      params[i] -= lr * (upd + (decay[i] ? wd * params[i] : 0.f));
+      float mi, vi, pi;
+      update(i, mi, vi, pi);
+      m[i] = mi, v[i] = vi, params[i] = pi;
+      grads[i] *= clip;  // the clipped gradient stays in grads, as before
     }
   });
   return norm;

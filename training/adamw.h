@@ -26,7 +26,9 @@ class AdamW {
   // One update: clips grads to tc.grad_clip (in place, when the norm exceeds it), then
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  p -= lr (m̂ / (sqrt(v̂) + eps) + wd·p·decay)
   // with bias-corrected m̂, v̂. Returns the gradient norm before clipping; when it is not finite
-  // nothing is changed (no update, t not advanced).
+  // nothing is changed (no update, t not advanced). An update that would make a weight or a
+  // moment non-finite (a learning rate far too high) changes nothing either and throws
+  // bs::Error naming the tensor: a run never goes on from, or saves, a non-finite weight.
   double step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
               float lr);
 
@@ -34,6 +36,9 @@ class AdamW {
   std::vector<float> m, v;     // (params) first and second moments
   std::vector<uint8_t> decay;  // (params) 1 where weight decay applies
   static constexpr float kEps = 1e-8f;
+
+ private:
+  std::vector<std::pair<size_t, std::string>> names_;  // (offset, tensor name), for messages
 };
 
 }  // namespace bs

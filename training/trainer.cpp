@@ -198,7 +198,11 @@ StepStats Trainer::step() {
     throw Error("training step " + std::to_string(step_ + 1),
                 "loss is " + std::to_string(loss) + " (not finite)");
   // AdamW leaves the weights untouched when the gradient norm is not finite.
-  s.grad_norm = adam_.step(model_->params, grads_, tc, lr);
+  try {
+    s.grad_norm = adam_.step(model_->params, grads_, tc, lr);
+  } catch (const Error& e) {
+    throw Error("training step " + std::to_string(step_ + 1), e.what());
+  }
   if (!std::isfinite(s.grad_norm))
     throw Error("training step " + std::to_string(step_ + 1), "gradient norm is not finite");
   ++step_;
