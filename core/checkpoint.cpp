@@ -93,8 +93,10 @@ void write_sealed_checkpoint(const std::string& path, const std::vector<StTensor
   write_file_atomic(path, safetensors_bytes(out, meta));
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  SafeTensors st = parse_safetensors(read_file(path), path);
+Checkpoint load_checkpoint(const std::string& path) { return load_checkpoint_bytes(read_file(path), path); }
+
+Checkpoint load_checkpoint_bytes(std::string bytes, const std::string& path) {
+  SafeTensors st = parse_safetensors(std::move(bytes), path);
   auto meta = [&](const std::string& k) -> const std::string& {
     auto it = st.metadata.find(k);
     if (it == st.metadata.end())

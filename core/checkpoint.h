@@ -47,5 +47,7 @@ struct Checkpoint {
 // Throws bs::Error naming the file for: missing, truncated, corrupt, wrong format or version,
 // missing or mis-shaped tensors, tokenizer/vocabulary mismatch.
 Checkpoint load_checkpoint(const std::string& path);
+// The same from the file's bytes; path names them in errors.
+Checkpoint load_checkpoint_bytes(std::string bytes, const std::string& path);
 
 }  // namespace bs

@@ -7,7 +7,8 @@ PKGS=(
   libeigen3-dev libopenblas-dev            # matrices: Eigen, products through OpenBLAS
   libsentencepiece-dev                     # tokenizer
   librocksdb-dev                           # session store
-  libgtest-dev libgmock-dev tmux             # tests (tmux: a terminal for the CLI tests)
+  libgtest-dev libgmock-dev tmux           # tests (tmux: a terminal for the CLI tests)
+  clang libclang-rt-14-dev                 # the libFuzzer programs (scripts/fuzz.sh)
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libicu-dev zlib1g-dev libxxhash-dev      # sentences, .gz docs, hashes
   r-base-core r-cran-janeaustenr bible-kjv linux-doc-6.1   # the built-in public corpora

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the release build runs the unit and slow suites; the debug build
 # (no optimisation: it shows what the optimiser can hide, such as two types of one name linked
-# into one program) and the AddressSanitizer + UBSan build run the unit suite. gpu tests are
-# skipped, and reported as skipped, where no GPU is present.
+# into one program) and the AddressSanitizer + UBSan build run the unit suite (which includes the
+# CLI's bad-input tests and every kept fuzz input); then each libFuzzer target runs for 15 s
+# (scripts/fuzz.sh). gpu tests are skipped, and reported as skipped, where no GPU is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -16,4 +17,7 @@ if [ "${BS_SKIP_ASAN:-0}" != 1 ]; then
   scripts/build.sh cpu-asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --preset cpu-asan -j "$jobs" -L unit --timeout 300
+fi
+if [ "${BS_SKIP_FUZZ:-0}" != 1 ]; then
+  scripts/fuzz.sh 15
 fi

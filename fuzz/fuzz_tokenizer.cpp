@@ -1,0 +1,6 @@
+// libFuzzer entry for the tokenizer target (fuzz/targets.h).
+#include "fuzz/targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return bs::fuzz::tokenizer(data, size);
+}
