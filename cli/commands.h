@@ -11,6 +11,7 @@ void add_tokenizer_command(CLI::App& app);  // tokenizer train|encode|decode
 void add_info_command(CLI::App& app);       // info MODEL
 void add_forward_command(CLI::App& app);    // forward (runs the model on a prompt)
 void add_init_command(CLI::App& app);       // init (writes a randomly initialised checkpoint)
+void add_convert_command(CLI::App& app);    // convert (F16 / BF16 / F32 weights)
 void add_train_command(CLI::App& app);      // train
 void add_eval_command(CLI::App& app);       // eval (NLL bound per memory mode)
 void add_plot_command(CLI::App& app);       // plot (loss curves to SVG)

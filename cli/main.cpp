@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   bs::cli::add_tokenizer_command(app);
   bs::cli::add_init_command(app);
   bs::cli::add_info_command(app);
+  bs::cli::add_convert_command(app);
   bs::cli::add_forward_command(app);
   bs::cli::add_train_command(app);
   bs::cli::add_eval_command(app);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/format.h"
+#include "core/half.h"
 #include "core/safetensors.h"
 
 namespace bs {
@@ -54,13 +55,36 @@ void require_finite(const float* p, size_t n, const std::string& path, const std
 
 }  // namespace
 
+WeightType parse_weight_type(const std::string& s) {
+  if (s == "f32") return WeightType::f32;
+  if (s == "f16") return WeightType::f16;
+  if (s == "bf16") return WeightType::bf16;
+  throw Error("weight type '" + s + "'", "unknown (expected f32, f16 or bf16)");
+}
+
 void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
                      const Tokenizer& tok, const std::map<std::string, std::string>& extra,
-                     const ExtraTensors& tensors) {
+                     const ExtraTensors& tensors, WeightType weights) {
   std::vector<StTensorOut> out;
+  std::vector<std::vector<uint16_t>> halves;  // the 16-bit copies, alive until written
+  halves.reserve(model.tensors().size());
   for (const auto& t : model.tensors()) {
     std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
-    out.push_back({t.name, "F32", shape, model.params.data() + t.offset, t.numel * sizeof(float)});
+    const float* p = model.params.data() + t.offset;
+    if (weights == WeightType::f32) {
+      out.push_back({t.name, "F32", shape, p, t.numel * sizeof(float)});
+      continue;
+    }
+    std::vector<uint16_t> h(t.numel);
+    for (size_t i = 0; i < t.numel; ++i) {
+      h[i] = weights == WeightType::f16 ? float_to_f16(p[i]) : float_to_bf16(p[i]);
+      if (weights == WeightType::f16 && std::isfinite(p[i]) && (h[i] & 0x7C00u) == 0x7C00u)
+        throw Error(path, "tensor '" + t.name + "' holds " + shortest(p[i]) +
+                              ", beyond F16's range (65504): store it as bf16 or f32");
+    }
+    halves.push_back(std::move(h));
+    out.push_back({t.name, weights == WeightType::f16 ? "F16" : "BF16", shape,
+                   halves.back().data(), t.numel * sizeof(uint16_t)});
   }
   const std::string& spm = tok.serialized();
   out.push_back({"tokenizer.model", "U8", {int64_t(spm.size())}, spm.data(), spm.size()});
@@ -146,9 +170,20 @@ Checkpoint load_checkpoint_bytes(std::string bytes, const std::string& path) {
     if (it == st.tensors.end()) throw Error(path, "tensor '" + t.name + "' missing");
     const StTensorIn& in = it->second;
     std::vector<int64_t> want(t.shape.begin(), t.shape.end());
-    if (in.dtype != "F32" || in.shape != want)
-      throw Error(path, "tensor '" + t.name + "' has the wrong dtype or shape for the config");
-    std::memcpy(ck.model->params.data() + t.offset, in.data.data(), in.data.size());
+    if ((in.dtype != "F32" && in.dtype != "F16" && in.dtype != "BF16") || in.shape != want)
+      throw Error(path, "tensor '" + t.name + "' has the wrong dtype (" + in.dtype +
+                            ") or shape for the config");
+    float* dst = ck.model->params.data() + t.offset;
+    if (in.dtype == "F32") {
+      std::memcpy(dst, in.data.data(), in.data.size());
+    } else {  // 16-bit weights become float once, here
+      const bool f16 = in.dtype == "F16";
+      for (size_t i = 0; i < t.numel; ++i) {
+        uint16_t h;
+        std::memcpy(&h, in.data.data() + 2 * i, 2);
+        dst[i] = f16 ? f16_to_float(h) : bf16_to_float(h);
+      }
+    }
     require_finite(ck.model->params.data() + t.offset, t.numel, path, t.name);
   }
   for (const auto& [name, in] : st.tensors) {

@@ -1,4 +1,5 @@
-// Model checkpoints: one .safetensors file holding every weight (F32, names in docs/MODEL.md),
+// Model checkpoints: one .safetensors file holding every weight (F32, F16 or BF16; names in
+// docs/MODEL.md),
 // the tokenizer's SentencePiece model as the U8 tensor "tokenizer.model", and metadata:
 //   format = "blockscribe-checkpoint", format_version, config (TOML), tokenizer_hash,
 //   data_hash (XXH3-64 of the data section, so flipped bits are caught), header_hash (XXH3-64
@@ -26,9 +27,15 @@ constexpr int kCheckpointVersion = 2;  // 2: header_hash covers the config, meta
 // them, load_checkpoint returns them in Checkpoint::extra.
 using ExtraTensors = std::vector<std::pair<std::string, const std::vector<float>*>>;
 
+// How the model's weights are stored: F32 (training states, exact), or F16 / BF16 (half the
+// size: shipped models), converted back to float at load. Extra tensors are always F32.
+enum class WeightType { f32, f16, bf16 };
+WeightType parse_weight_type(const std::string& s);  // "f32" | "f16" | "bf16"; throws bs::Error
+
+// Throws bs::Error naming the tensor when a weight does not fit the type (|w| > 65504 for F16).
 void save_checkpoint(const std::string& path, const Config& cfg, const Model& model,
                      const Tokenizer& tok, const std::map<std::string, std::string>& extra = {},
-                     const ExtraTensors& tensors = {});
+                     const ExtraTensors& tensors = {}, WeightType weights = WeightType::f32);
 
 // Writes a checkpoint file from its parts as they are, adding data_hash and header_hash so its
 // checks pass: save_checkpoint's last step, and the way tests make files that a careless writer

@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/half.h"
 #include "core/safetensors.h"
 #include "tests/testutil.h"
 
@@ -173,7 +174,7 @@ TEST_F(CheckpointTest, VersionsAreCheckedWithAHint) {
   // A config that disagrees with the stored tensors.
   EXPECT_NE(
       error_of(rewrite("config", "[model]\nvocab = 320\nd = 64\nheads = 2\n", "shape.safetensors"))
-          .find("wrong dtype or shape"),
+          .find("wrong dtype (F32) or shape"),
       std::string::npos);
   // A config that is invalid as a whole names the checkpoint.
   const std::string e = error_of(rewrite("config", "[model]\nd = 30\nheads = 4\n", "inv.safetensors"));
@@ -247,6 +248,71 @@ TEST_F(CheckpointTest, SaveIsAtomicAndLeavesNoTemporary) {
   int files = 0;
   for (auto& e : std::filesystem::directory_iterator(tmp.path())) files += e.is_regular_file();
   EXPECT_EQ(files, 1);
+}
+
+TEST(Half, F16AndBf16ByHand) {
+  // F16: 1 = 0x3C00, -2 = 0xC000, 65504 (the largest) = 0x7BFF, 2^-24 (the smallest subnormal)
+  // = 0x0001, 2^-14 (the smallest normal) = 0x0400; 65520 and up round to infinity.
+  EXPECT_EQ(bs::float_to_f16(1.f), 0x3C00);
+  EXPECT_EQ(bs::float_to_f16(-2.f), 0xC000);
+  EXPECT_EQ(bs::float_to_f16(65504.f), 0x7BFF);
+  EXPECT_EQ(bs::float_to_f16(65519.f), 0x7BFF);
+  EXPECT_EQ(bs::float_to_f16(65520.f), 0x7C00);
+  EXPECT_EQ(bs::float_to_f16(std::ldexp(1.f, -24)), 0x0001);
+  EXPECT_EQ(bs::float_to_f16(std::ldexp(1.f, -14)), 0x0400);
+  EXPECT_EQ(bs::float_to_f16(std::ldexp(1.f, -26)), 0x0000);  // below half the smallest: 0
+  EXPECT_EQ(bs::float_to_f16(std::ldexp(3.f, -26)), 0x0001);  // 0.75 of it: rounds up
+  // Round to nearest even: 1 + 2^-11 is halfway between 1 and 1 + 2^-10 -> 1 (even).
+  EXPECT_EQ(bs::float_to_f16(1.f + std::ldexp(1.f, -11)), 0x3C00);
+  EXPECT_EQ(bs::float_to_f16(1.f + 3 * std::ldexp(1.f, -11)), 0x3C02);
+  EXPECT_TRUE(std::isnan(bs::f16_to_float(bs::float_to_f16(std::nanf("")))));
+  // Every F16 value converts to float and back to itself.
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = bs::f16_to_float(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(bs::float_to_f16(f), h) << std::hex << h;
+  }
+  // BF16: the upper half of the float, rounded to nearest even.
+  EXPECT_EQ(bs::float_to_bf16(1.f), 0x3F80);
+  EXPECT_EQ(bs::float_to_bf16(-2.f), 0xC000);
+  EXPECT_EQ(bs::float_to_bf16(1.f + std::ldexp(1.f, -8)), 0x3F80);      // halfway: to even
+  EXPECT_EQ(bs::float_to_bf16(1.f + 3 * std::ldexp(1.f, -8)), 0x3F82);  // halfway: to even
+  for (uint32_t b = 0; b < 0x10000; ++b) {
+    const float f = bs::bf16_to_float(uint16_t(b));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(bs::float_to_bf16(f), b) << std::hex << b;
+  }
+}
+
+TEST_F(CheckpointTest, SixteenBitWeightsLoadAsTheRoundedFloats) {
+  for (auto [type, dtype] : {std::pair{bs::WeightType::f16, "F16"}, std::pair{bs::WeightType::bf16, "BF16"}}) {
+    bs::save_checkpoint(tmp.str("h.safetensors"), cfg, *model, tiny_tokenizer(), {}, {}, type);
+    bs::SafeTensors st = bs::parse_safetensors(bs::read_file(tmp.str("h.safetensors")), "h");
+    EXPECT_EQ(st.tensors.at("tok_emb.weight").dtype, dtype);
+    EXPECT_LT(bs::read_file(tmp.str("h.safetensors")).size(), bytes.size() * 6 / 10);
+    bs::Checkpoint ck = bs::load_checkpoint(tmp.str("h.safetensors"));
+    for (size_t i = 0; i < model->params.size(); ++i) {
+      const float w = model->params[i];
+      const float want = type == bs::WeightType::f16 ? bs::f16_to_float(bs::float_to_f16(w))
+                                                     : bs::bf16_to_float(bs::float_to_bf16(w));
+      ASSERT_EQ(ck.model->params[i], want) << dtype << " " << i;
+    }
+  }
+  // A weight beyond F16's range is refused naming the tensor (BF16 holds it).
+  bs::Model big(cfg.model);
+  big.params = model->params;
+  big.lm_head[3] = 1e6f;
+  try {
+    bs::save_checkpoint(tmp.str("big.safetensors"), cfg, big, tiny_tokenizer(), {}, {},
+                        bs::WeightType::f16);
+    ADD_FAILURE() << "1e6 stored as F16";
+  } catch (const bs::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'lm_head.weight' holds 1e+06, beyond F16"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(bs::save_checkpoint(tmp.str("big.safetensors"), cfg, big, tiny_tokenizer(), {},
+                                      {}, bs::WeightType::bf16));
 }
 
 }  // namespace
