@@ -33,11 +33,13 @@
 #include <string>
 #include <vector>
 
+#include "bench/quality.h"
 #include "bench/sgemm_probe.h"
 #include "blocks/generator.h"
 #include "session/session.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
 #include "corpus/shard.h"
@@ -52,6 +54,8 @@ struct Args {
   bool rss = true;
   std::string child_mode;  // internal: --child MODE BLOCKS measures one process's peak RSS
   int child_blocks = 0;
+  int register_blocks = 16;  // blocks written after the Austen prompt per register run (0: none)
+  std::string prompt;        // the register test's prompt file
 };
 
 struct Run {
@@ -86,60 +90,6 @@ double self_nll(const bs::Model& m, const bs::Tokenizer& tok, const std::vector<
   return bs::evaluate(m, {bs::doc_blocks(tokens, m.config().block, tok)}, o).nll;
 }
 
-// The generated text tokens: no <s>, nothing from the first </s> on.
-std::vector<int> text_tokens(const std::vector<int>& t) {
-  std::vector<int> out;
-  for (int id : t) {
-    if (id == bs::Tokenizer::kEos) break;
-    if (id != bs::Tokenizer::kBos) out.push_back(id);
-  }
-  return out;
-}
-
-double distinct2(const std::vector<int>& t) {
-  std::set<std::pair<int, int>> seen;
-  int n = 0;
-  for (size_t i = 1; i < t.size(); ++i) {
-    if (t[i] < bs::Tokenizer::kNumReserved || t[i - 1] < bs::Tokenizer::kNumReserved) continue;
-    seen.insert({t[i - 1], t[i]});
-    ++n;
-  }
-  return n ? double(seen.size()) / n : 0;
-}
-
-// Kneser-Ney 4-gram judge of the training split; also returns its perplexity on the validation
-// text (the figure real text gets).
-// Also the distinct-2 of real text: the mean over the validation documents' consecutive windows
-// of `window` tokens (the length of a generated document: distinct-2 falls with length).
-std::unique_ptr<bs::NgramJudge> make_judge(const std::string& dir, const bs::Tokenizer& tok,
-                                           size_t window, double& val_ppl, double& val_d2) {
-  if (bs::Tokenizer::load(dir + "/tokenizer.model").hash() != tok.hash())
-    throw bs::Error(dir, "its tokenizer differs from the model's");
-  const bs::ShardReader train = bs::ShardReader::open(dir + "/train.bin");
-  const bs::ShardReader val = bs::ShardReader::open(dir + "/val.bin");
-  auto j = std::make_unique<bs::NgramJudge>(4, tok.vocab_size());
-  auto docs_of = [](const bs::ShardReader& r, auto&& f) {
-    for (size_t d = 0; d < r.num_docs(); ++d) {
-      auto t = r.doc(d).tokens;
-      f(std::vector<int>(t.begin(), t.end()));
-    }
-  };
-  docs_of(train, [&](const std::vector<int>& d) { j->add(d); });
-  j->finish();
-  double nll = 0, n = 0;
-  double d2 = 0;
-  int windows = 0;
-  docs_of(val, [&](const std::vector<int>& d) {
-    nll += j->nll(d) * double(d.size());
-    n += double(d.size());
-    for (size_t w = 0; w + window <= d.size(); w += window, ++windows)
-      d2 += distinct2(std::vector<int>(d.begin() + w, d.begin() + w + window));
-  });
-  val_ppl = std::exp(nll / std::max(n, 1.0));
-  val_d2 = windows ? d2 / windows : NAN;
-  return j;
-}
-
 // Runs this program again as `--child MODE BLOCKS` and returns the peak RSS it reports (MiB).
 double child_rss(const char* self, const Args& a, const char* mode, int blocks) {
   const std::string cmd = std::string("exec '") + self + "' --model '" + a.model + "' --threads " +
@@ -170,6 +120,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app.add_flag("!--no-rss", a.rss, "Skip the peak-RSS runs");
+  app.add_option("--register-blocks", a.register_blocks,
+                 "Register test: blocks after the Austen prompt per run (0 = skip; needs --data)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--prompt", a.prompt, "The register test's prompt (default: samples/prompts/austen.txt)");
   std::vector<std::string> child;
   app.add_option("--child", child, "internal: MODE BLOCKS, report one run's peak RSS")
       ->expected(2)
@@ -237,26 +192,25 @@ int main(int argc, char** argv) {
     vs[10].name = "(r) cache, random order, 1/step";
     vs[10].o = vs[1].o, vs[10].o.sampler.strategy = bs::Strategy::random;
 
-    double val_ppl = 0, val_d2 = 0;
-    std::unique_ptr<bs::NgramJudge> judge;
-    if (!a.data.empty())
-      judge = make_judge(a.data, *ck.tokenizer, size_t(a.blocks) * L, val_ppl, val_d2);
+    bs::bench::Judge jd;
+    if (!a.data.empty()) jd = bs::bench::make_judge(a.data, *ck.tokenizer, size_t(a.blocks) * L);
+    const bs::NgramJudge* judge = jd.ngram.get();
     std::printf("bench_generate: %s, %d blocks of %d tokens from <s>, %d threads, median of %d\n",
                 a.model.c_str(), a.blocks, L, a.threads, a.repeats);
     if (judge)
       std::printf(
           "judge: Kneser-Ney 4-gram of %s/train.bin; real validation text: judge "
-          "perplexity %.1f, distinct-2 %.3f (windows of %d tokens)\n",
-          a.data.c_str(), val_ppl, val_d2, a.blocks * L);
+          "perplexity %.1f, distinct-2 %.3f, unigram entropy %.3f (windows of %d tokens)\n",
+          a.data.c_str(), jd.real_ppl, jd.real_d2, jd.real_entropy, a.blocks * L);
     const double sgemm = bs::bench::sgemm_gflops(a.threads, 512, 1024, 256, 0.5);
     const double fma = bs::bench::fma_probe_gflops(a.threads, 0.3);
     std::printf(
         "same run: sgemm 512x1024x256 %.1f GFLOP/s, %s FMA probe %.1f GFLOP/s (%d threads); "
         "packed micro-kernel %s\n",
         sgemm, bs::bench::fma_probe_width(), fma, a.threads, bs::kernels::packed_isa());
-    std::printf("%-32s %9s %9s %8s %9s %8s %10s %9s %8s %s\n", "decoding", "tokens/s", "s/block",
-                "steps", "speedup", "GFLOP/s", "text NLL", "judge PPL", "dist-2",
-                "same text as (a)");
+    std::printf("%-32s %9s %9s %8s %9s %8s %10s %9s %8s %8s %s\n", "decoding", "tokens/s",
+                "s/block", "steps", "speedup", "GFLOP/s", "text NLL", "judge PPL", "dist-2",
+                "entropy", "same text as (a)");
     double base = 0;
     std::vector<std::vector<int>> base_docs;  // (a)'s documents, one per repeat
     for (Variant& v : vs) {
@@ -281,15 +235,51 @@ int main(int argc, char** argv) {
       const double med = tps[tps.size() / 2];
       const bool first = base == 0;
       if (first) base = med;
-      const std::vector<int> text = text_tokens(last.tokens);
+      const std::vector<int> text = bs::bench::text_tokens(last.tokens);
       const double judge_ppl = judge ? std::exp(judge->nll(text)) : NAN;
-      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %8.1f %10.4f %9.1f %8.3f %s\n", v.name, med,
-                  L / med, last.steps_per_block, med / base, gfs[gfs.size() / 2],
-                  self_nll(m, *ck.tokenizer, last.tokens), judge_ppl, distinct2(last.tokens),
+      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %8.1f %10.4f %9.1f %8.3f %8.3f %s\n", v.name,
+                  med, L / med, last.steps_per_block, med / base, gfs[gfs.size() / 2],
+                  self_nll(m, *ck.tokenizer, last.tokens), judge_ppl,
+                  bs::bench::distinct2(last.tokens), bs::bench::unigram_entropy(text),
                   first  ? "-"
                   : same ? "yes"
                          : "no");
       std::fflush(stdout);
+    }
+    if (a.register_blocks > 0 && !a.data.empty()) {
+      // After an Austen prompt: does the text stay in Austen's register? Each generated block is
+      // judged by an Austen-only and a King James-only 4-gram; the summary memory on (summary)
+      // and off (window: only the last W tokens), the checkpoint's generation defaults, the
+      // medians' seeds (1..repeats).
+      const std::string pf = a.prompt.empty() ? std::string(BS_SOURCE_DIR) + "/samples/prompts/austen.txt"
+                                              : a.prompt;
+      const std::vector<int> prompt = ck.tokenizer->encode(bs::read_file(pf), pf);
+      const bs::bench::RegisterJudges rj = bs::bench::make_register_judges(*ck.tokenizer, 50, L);
+      std::printf("register test: %d blocks after %s (%zu tokens), %s steps, %d runs; real "
+                  "Austen validation blocks the Austen judge prefers: %.3f\n",
+                  a.register_blocks, pf.c_str(), prompt.size(),
+                  std::to_string(ck.config.generate.steps).c_str(), a.repeats,
+                  rj.real_austen_share);
+      for (const char* mode : {"summary", "window"}) {
+        double share = 0;
+        for (int r = 0; r < a.repeats; ++r) {
+          bs::GenerateConfig g = ck.config.generate;
+          g.seed = uint64_t(r + 1);
+          bs::GenOptions o = bs::options_from_config(g, bs::parse_context_mode(mode));
+          o.sampler.allow_eos = false;
+          bs::Generator gen(m, *ck.tokenizer, o);
+          bs::SessionStart st;
+          st.prompt = prompt;
+          auto sess = bs::Session::create(gen, std::move(st));
+          sess->write(a.register_blocks, {});
+          // The generated blocks only: those after the prompt's last (partial) block.
+          const std::vector<int>& t = sess->document().tokens();
+          const size_t from = ((prompt.size() + 1 + L - 1) / L) * size_t(L);
+          share += bs::bench::austen_share(rj, std::vector<int>(t.begin() + from, t.end()), L);
+        }
+        std::printf("  memory %-8s generated blocks the Austen judge prefers: %.3f\n", mode,
+                    share / a.repeats);
+      }
     }
     if (a.rss) {
       std::printf("peak RSS (separate processes, MiB):\n");

@@ -24,9 +24,9 @@
 #include "core/fileio.h"
 #include "core/format.h"
 #include "core/heap.h"
-#include "kernels/thread_pool.h"
 #include "corpus/prepare.h"
 #include "eval/evaluate.h"
+#include "kernels/thread_pool.h"
 #include "training/trainer.h"
 
 namespace bs::cli {
@@ -37,6 +37,8 @@ struct TrainArgs {
   std::string resume_dir;  // --resume DIR (empty: train.out of the config)
   CLI::Option* resume = nullptr;
   double time_budget = 0;
+  std::string teacher;    // --teacher CKPT: distil a student of that teacher
+  int student_steps = 0;  // --student-steps S
 };
 
 std::string fmt_duration(double s) {
@@ -60,8 +62,7 @@ void trim_metrics(const std::string& path, int64_t step) {
   for (int ln = 1; std::getline(in, line); ++ln) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
-        !j["step"].is_number_integer())
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer())
       throw Error(path + ":" + std::to_string(ln),
                   "is not a metrics line (a JSON object with an integer \"step\"); move the file "
                   "aside to resume");
@@ -73,8 +74,24 @@ void trim_metrics(const std::string& path, int64_t step) {
 // The run's config. A new run: defaults <- --config <- --set. A resumed run: the checkpoint's
 // config <- --config <- --set, so nothing has to be given again (train.out is DIR when --resume
 // names one).
-Config run_config(const TrainArgs& a, std::optional<Checkpoint>& state) {
-  if (!a.resume->count()) return a.cfg.load();
+Config run_config(const TrainArgs& a, std::optional<Checkpoint>& state,
+                  std::optional<Checkpoint>& teacher) {
+  if (!a.teacher.empty()) teacher.emplace(load_checkpoint(a.teacher));
+  if (!a.resume->count()) {
+    if (!teacher) return a.cfg.load();
+    // A distillation run starts from its teacher's config (and weights): --config and --set
+    // change [train] and [generate]; the [model] must stay the teacher's.
+    Config cfg = teacher->config;
+    if (!a.cfg.path.empty()) cfg.load_file(a.cfg.path);
+    for (const std::string& o : a.cfg.sets) cfg.apply_override(o);
+    const auto diff = cfg.differences(teacher->config, "model");
+    if (!diff.empty())
+      throw Error(a.cfg.path.empty() ? "--set" : a.cfg.path,
+                  diff.front().key + " is " + diff.front().value + ", the teacher's " +
+                      diff.front().other + ": a student has its teacher's [model]");
+    cfg.validate();
+    return cfg;
+  }
   std::string out = a.resume_dir;
   if (out.empty()) out = a.cfg.load().train.out;
   const std::string path = out + "/state.safetensors";
@@ -92,8 +109,8 @@ Config run_config(const TrainArgs& a, std::optional<Checkpoint>& state) {
 
 void run_train(const TrainArgs& a) {
   keep_freed_memory();  // each step reuses the last step's buffers (core/heap.h)
-  std::optional<Checkpoint> saved;
-  Config cfg = run_config(a, saved);
+  std::optional<Checkpoint> saved, teacher;
+  Config cfg = run_config(a, saved, teacher);
   const TrainConfig& tc = cfg.train;
   if (tc.data.empty())
     throw Error("train.data",
@@ -105,6 +122,42 @@ void run_train(const TrainArgs& a) {
                 "already holds a training run (state.safetensors): continue it with `blockscribe "
                 "train --resume " +
                     tc.out + "`, or choose another train.out");
+  // Distillation: the teacher, and the student's steps (a resumed run's from its state),
+  // checked before anything else so that an inconsistent request is refused even when there
+  // is nothing to do.
+  int student_steps = a.student_steps;
+  std::string teacher_hash;
+  if (saved) {
+    const auto& md = saved->metadata;
+    const bool was = md.count("distill_teacher_hash") > 0;
+    if (was && !teacher)
+      throw UsageError("--teacher", "missing: the run in " + tc.out +
+                                        " distils from a teacher (data hash " +
+                                        md.at("distill_teacher_hash") + "); give it again");
+    if (!was && teacher)
+      throw UsageError("--teacher", "the run in " + tc.out + " is not a distillation run");
+    if (was) {
+      const int s = int(
+          parse_int(md.at("distill_student_steps"), 1, 1 << 20, state + " distill_student_steps"));
+      if (student_steps != 0 && student_steps != s)
+        throw UsageError("--student-steps", std::to_string(student_steps) + ", but the run in " +
+                                                tc.out + " distils for " + std::to_string(s));
+      student_steps = s;
+    }
+  }
+  if (teacher) {
+    if (student_steps == 0)
+      throw UsageError("--student-steps", "missing: the steps per block the student is for");
+    if (student_steps > cfg.model.block)
+      throw UsageError("--student-steps", std::to_string(student_steps) +
+                                              " is more than the block's " +
+                                              std::to_string(cfg.model.block) + " positions");
+    // The student's checkpoint generates with the steps it was trained for.
+    cfg.generate.steps = student_steps;
+    teacher_hash = teacher->metadata.at("data_hash");
+    if (saved && saved->metadata.at("distill_teacher_hash") != teacher_hash)
+      throw Error(a.teacher, "is not the teacher the run in " + tc.out + " distils from");
+  }
   if (saved) {
     if (!saved->metadata.count("train_step"))
       throw Error(tc.out + "/state.safetensors", "is not a training state (no train_step)");
@@ -132,6 +185,9 @@ void run_train(const TrainArgs& a) {
   auto train = load_blocks(corpus.train, cfg.model.block, corpus.tokenizer, E);
   auto val = load_blocks(corpus.val, cfg.model.block, corpus.tokenizer, E);
   std::unique_ptr<Trainer> tr;
+  if (teacher && teacher->tokenizer->hash() != corpus.tokenizer.hash())
+    throw Error(a.teacher,
+                "was trained with another tokenizer than " + tc.data + "/tokenizer.model");
   if (saved) {
     if (saved->tokenizer->hash() != corpus.tokenizer.hash())
       throw Error(state, "was trained with another tokenizer than " + tc.data + "/tokenizer.model");
@@ -141,8 +197,21 @@ void run_train(const TrainArgs& a) {
                  (long long)tr->steps_done());
   } else {
     std::filesystem::create_directories(tc.out);
-    tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train));
+    if (teacher) {  // the student starts as its teacher
+      auto student = std::make_unique<Model>(cfg.model);
+      std::copy(teacher->model->params.begin(), teacher->model->params.end(),
+                student->params.begin());
+      tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train),
+                                     std::move(student));
+    } else {
+      tr = std::make_unique<Trainer>(cfg, std::move(corpus.tokenizer), std::move(train));
+    }
     write_file_atomic(metrics, "");
+  }
+  if (teacher) {
+    tr->set_distill(std::move(teacher->model), student_steps, teacher_hash);
+    std::fprintf(stderr, "train: distilling %s for %d steps per block\n", a.teacher.c_str(),
+                 student_steps);
   }
   std::fprintf(stderr,
                "train: %zu parameters, %d threads, batch %d x %d blocks of %d, %d steps -> %s\n",
@@ -198,8 +267,7 @@ void run_train(const TrainArgs& a) {
         if (out.has_status()) out.status(std::string(line) + "  (evaluating)");
         const auto e0 = std::chrono::steady_clock::now();
         const double v = validation_nll(tr->model(), val, tc);
-        eval_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+        eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         if (std::isfinite(v)) {
           write_metric({{"step", s.step}, {"val_nll", v}, {"tokens", tr->tokens_seen()}});
           char msg[120];
@@ -212,8 +280,7 @@ void run_train(const TrainArgs& a) {
       if (SignalGuard::caught()) break;
       if (a.time_budget > 0 && run_seconds >= a.time_budget) {
         out.note("train: time budget of " + shortest(float(a.time_budget)) + " s reached at step " +
-                 std::to_string(s.step) + " of " + std::to_string(tc.steps) + "; " +
-                 resume_hint);
+                 std::to_string(s.step) + " of " + std::to_string(tc.steps) + "; " + resume_hint);
         break;
       }
     }
@@ -251,6 +318,12 @@ void add_train_command(CLI::App& app) {
                               "state.safetensors, with its config; --config/--set change keys")
                   ->expected(0, 1)
                   ->type_name("[DIR]");
+  sub->add_option("--teacher", a->teacher,
+                  "Distil: train a student (starting as this checkpoint) to write a block in "
+                  "--student-steps steps (docs/TRAINING.md §Distillation)");
+  sub->add_option("--student-steps", a->student_steps,
+                  "The student's denoising steps per block (with --teacher)")
+      ->check(IntRange(1, 1 << 20));
   sub->add_option("--time-budget", a->time_budget,
                   "Stop (with a checkpoint) after this many seconds of training")
       ->check(NumberRange(0, 1e12));

@@ -33,6 +33,13 @@ struct GradOps {
   // nll(T) receives -log p(target_i). Rows with target < 0 get zero gradient and nll 0.
   void (*softmax_xent)(float* logits, float* nll, const int* targets, const float* weights,
                        int T, int V);
+
+  // Softmax against soft targets, fused (distillation): with q = softmax(logits row) and a target
+  // distribution p (T,V) (rows summing to 1, zeros allowed), kl(T) receives
+  // KL(p || q) = Σ_v p_v (ln p_v − ln q_v) (terms with p_v = 0 are 0), and logits is overwritten
+  // by d(Σ_i w_i·kl_i)/dlogits = w_i (q − p).
+  void (*softmax_kl)(float* logits, float* kl, const float* targets, const float* weights, int T,
+                     int V);
 };
 
 const GradOps& ref_grad_ops();

@@ -188,6 +188,27 @@ void cpu_softmax_xent(float* logits, float* nll, const int* targets, const float
   });
 }
 
+void cpu_softmax_kl(float* logits, float* kl, const float* targets, const float* weights, int T,
+                    int V) {
+  for_chunks(T, chunks_for(T, 4), [&](int t0, int t1) {
+    for (int t = t0; t < t1; ++t) {
+      float* lp = logits + size_t(t) * V;
+      const float* p = targets + size_t(t) * V;
+      float mx = lp[0];
+      for (int j = 1; j < V; ++j) mx = std::max(mx, lp[j]);
+      // Σ p ln p and Σ p (l − mx) before the exp overwrites the logits.
+      double plogp = 0, pl = 0;
+      for (int j = 0; j < V; ++j)
+        if (p[j] > 0) plogp += double(p[j]) * std::log(double(p[j])), pl += double(p[j]) * (lp[j] - mx);
+      for (int j = 0; j < V; ++j) lp[j] = exp_approx(lp[j] - mx);
+      const double z = fixed_sum(lp, V);
+      kl[t] = float(plogp - pl + std::log(z));  // Σ p ln p − Σ p ln q, ln q = l − mx − ln z
+      const float w = weights[t], inv = float(1.0 / z);
+      for (int j = 0; j < V; ++j) lp[j] = w * (lp[j] * inv - p[j]);
+    }
+  });
+}
+
 }  // namespace
 
 const GradOps& cpu_grad_ops() {
@@ -196,7 +217,8 @@ const GradOps& cpu_grad_ops() {
                            cpu_rmsnorm_backward,
                            cpu_attention_backward,
                            cpu_swiglu_backward,
-                           cpu_softmax_xent};
+                           cpu_softmax_xent,
+                           cpu_softmax_kl};
   return ops;
 }
 

@@ -118,11 +118,29 @@ void ref_softmax_xent(float* logits, float* nll, const int* targets, const float
   }
 }
 
+void ref_softmax_kl(float* logits, float* kl, const float* targets, const float* weights, int T,
+                    int V) {
+  for (int t = 0; t < T; ++t) {
+    float* l = logits + size_t(t) * V;
+    const float* p = targets + size_t(t) * V;
+    double mx = l[0];
+    for (int v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
+    double z = 0;
+    for (int v = 0; v < V; ++v) z += std::exp(l[v] - mx);
+    const double lz = std::log(z) + mx;  // ln q_v = l_v − lz
+    double d = 0;
+    for (int v = 0; v < V; ++v)
+      if (p[v] > 0) d += double(p[v]) * (std::log(double(p[v])) - (l[v] - lz));
+    kl[t] = float(d);
+    for (int v = 0; v < V; ++v) l[v] = float(weights[t] * (std::exp(l[v] - lz) - double(p[v])));
+  }
+}
+
 }  // namespace
 
 const GradOps& ref_grad_ops() {
   static const GradOps ops{"ref", ref_matmul_backward, ref_rmsnorm_backward, ref_attention_backward,
-                           ref_swiglu_backward, ref_softmax_xent};
+                           ref_swiglu_backward, ref_softmax_xent, ref_softmax_kl};
   return ops;
 }
 

@@ -13,8 +13,8 @@
 
 #include "core/checkpoint.h"
 #include "core/fileio.h"
-#include "text/tokenizer.h"
 #include "tests/testutil.h"
+#include "text/tokenizer.h"
 
 namespace {
 
@@ -54,6 +54,32 @@ class CliTrain : public ::testing::Test {
            "/samples/configs/tiny.toml --set model.vocab=" + std::to_string(vocab) +
            " --set train.data=" + dir->str("data") + " --set train.out=" + out +
            " --set train.steps=" + std::to_string(steps) + " --set train.eval_blocks=8 " + extra;
+  }
+  // Starts `args` (a run writing to `out`), stops it with SIGTERM once it has logged a step and
+  // returns the step its checkpoint holds. A run that finishes before the signal arrives (a
+  // stalled test process) is no trial: it is repeated; 0 after three such runs.
+  static int interrupt(const std::string& args, const std::string& out) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::filesystem::remove_all(out);
+      int fd = -1;
+      const pid_t pid = bs::test::spawn_cli_piped(args, 2, &fd);
+      // Its first step's progress line (stderr is a pipe: one line per logged step).
+      bs::test::read_until(
+          fd, [](const std::string& s) { return s.find("step 1/") != std::string::npos; });
+      kill(pid, SIGTERM);
+      bs::test::read_until(fd, [](const std::string&) { return false; });  // to its end
+      close(fd);
+      int status = 0;
+      waitpid(pid, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status));
+      if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) continue;  // finished first
+      EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+      EXPECT_TRUE(std::filesystem::exists(out + "/state.safetensors"))
+          << "no checkpoint on SIGTERM";
+      if (!std::filesystem::exists(out + "/model.safetensors")) return 0;
+      return std::stoi(bs::load_checkpoint(out + "/model.safetensors").metadata.at("train_step"));
+    }
+    return 0;
   }
   static std::vector<float> weights(const std::string& path) {
     return bs::load_checkpoint(path).model->params;
@@ -145,32 +171,10 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   auto r = run_cli(train_args(a, steps, "--set train.eval_every=0"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  // Start the same run, stop it with SIGTERM once it has logged a step. A run that finishes
-  // before the signal arrives (a stalled test process) is no trial: it is repeated, and three
-  // such runs fail the test.
-  int stopped = 0;
-  for (int attempt = 0; attempt < 3 && stopped == 0; ++attempt) {
-    std::filesystem::remove_all(b);
-    int fd = -1;
-    const pid_t pid = bs::test::spawn_cli_piped(
-        train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1"), 2, &fd);
-    // Its first step's progress line (stderr is a pipe: one line per logged step).
-    bs::test::read_until(
-        fd, [](const std::string& s) { return s.find("step 1/") != std::string::npos; });
-    kill(pid, SIGTERM);
-    bs::test::read_until(fd, [](const std::string&) { return false; });  // to its end
-    close(fd);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 0) continue;  // finished first
-    EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
-    ASSERT_TRUE(std::filesystem::exists(b + "/state.safetensors")) << "no checkpoint on SIGTERM";
-    stopped = std::stoi(bs::load_checkpoint(b + "/model.safetensors").metadata.at("train_step"));
-    ASSERT_GT(stopped, 0);
-  }
+  const int stopped =
+      interrupt(train_args(b, steps, "--set train.eval_every=0 --set train.log_every=1"), b);
   ASSERT_GT(stopped, 0) << "three runs of " << steps << " steps ended before the signal arrived";
-  EXPECT_LT(stopped, steps);
+  ASSERT_LT(stopped, steps);
 
   // --resume DIR: the config comes from the checkpoint, nothing is given again.
   auto res = run_cli("train --resume " + b);
@@ -190,9 +194,74 @@ TEST_F(CliTrain, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   // A resume whose [model] differs names the key, and changes nothing.
   auto other = run_cli("train --resume " + b + " --set train.steps=300 --set model.ffn=96");
   EXPECT_NE(other.exit_code, 0);
-  EXPECT_NE(other.err.find("model.ffn is 96, the checkpoint's 64"), std::string::npos)
-      << other.err;
+  EXPECT_NE(other.err.find("model.ffn is 96, the checkpoint's 64"), std::string::npos) << other.err;
   EXPECT_EQ(bs::test::read_file(b + "/state.safetensors"), before);
+}
+
+// Distillation from the command line: a student starts as its teacher, records the steps it is
+// for (and generates with them), a SIGTERM'd run resumed with its teacher ends with exactly the
+// weights of an uninterrupted one, and every inconsistent request is refused without a change.
+TEST_F(CliTrain, DistillationResumesExactlyAndRefusesAMismatchedTeacher) {
+  const std::string teacher = dir->str("teacher"), other = dir->str("other-teacher");
+  ASSERT_EQ(run_cli(train_args(teacher, 20, "--set train.eval_every=0")).exit_code, 0);
+  ASSERT_EQ(run_cli(train_args(other, 21, "--set train.eval_every=0")).exit_code, 0);
+  const std::string t = teacher + "/model.safetensors";
+  const int steps = 120;
+  auto distil = [&](const std::string& out, const std::string& extra) {
+    return "train --teacher " + t + " --student-steps 4 --set train.out=" + out +
+           " --set train.steps=" + std::to_string(steps) +
+           " --set train.eval_every=0 --set train.log_every=1 " + extra;
+  };
+  const std::string a = dir->str("student-a"), b = dir->str("student-b");
+  auto r = run_cli(distil(a, ""));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("distilling " + t + " for 4 steps per block"), std::string::npos) << r.err;
+  const bs::Checkpoint ck = bs::load_checkpoint(a + "/model.safetensors");
+  EXPECT_EQ(ck.metadata.at("distill_student_steps"), "4");
+  EXPECT_EQ(ck.metadata.at("distill_teacher_hash"),
+            bs::load_checkpoint(t).metadata.at("data_hash"));
+  EXPECT_EQ(ck.config.generate.steps, 4);
+  EXPECT_NE(ck.model->params, weights(t)) << "the student did not move";
+
+  const int stopped = interrupt(distil(b, ""), b);
+  ASSERT_GT(stopped, 0) << "three runs of " << steps << " steps ended before the signal arrived";
+  ASSERT_LT(stopped, steps);
+  const std::string before = bs::test::read_file(b + "/state.safetensors");
+  struct Case {
+    std::string args, must_contain;
+  } refused[] = {
+      {"train --resume " + b, "--teacher: missing"},
+      {"train --resume " + b + " --teacher " + other + "/model.safetensors",
+       "is not the teacher the run in " + b + " distils from"},
+      {"train --resume " + b + " --teacher " + t + " --student-steps 8",
+       "--student-steps: 8, but the run in " + b + " distils for 4"},
+      {"train --resume " + dir->str("teacher") + " --teacher " + t, "is not a distillation run"},
+      {"train --teacher " + t + " --set train.out=" + dir->str("s-none"),
+       "--student-steps: missing"},
+      {"train --teacher " + t + " --student-steps 17 --set train.out=" + dir->str("s-17"),
+       "--student-steps: 17 is more than the block's 16 positions"},
+      {"train --teacher " + t +
+           " --student-steps 4 --set model.ffn=96 --set train.out=" + dir->str("s-ffn"),
+       "model.ffn is 96, the teacher's 64"},
+      {"train --teacher " + dir->str("nowhere.safetensors") +
+           " --student-steps 4 --set train.out=" + dir->str("s-nowhere"),
+       "nowhere.safetensors"},
+  };
+  const std::string teacher_state = bs::test::read_file(teacher + "/state.safetensors");
+  for (const auto& c : refused) {
+    auto e = run_cli(c.args);
+    EXPECT_NE(e.exit_code, 0) << c.args;
+    EXPECT_NE(e.err.find(c.must_contain), std::string::npos) << c.args << "\n" << e.err;
+  }
+  EXPECT_EQ(bs::test::read_file(b + "/state.safetensors"), before);
+  EXPECT_EQ(bs::test::read_file(teacher + "/state.safetensors"), teacher_state);
+  for (const char* d : {"s-none", "s-17", "s-ffn", "s-nowhere"})
+    EXPECT_FALSE(std::filesystem::exists(dir->path() / d)) << d;
+
+  auto res = run_cli("train --resume " + b + " --teacher " + t);
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_EQ(weights(a + "/model.safetensors"), weights(b + "/model.safetensors"))
+      << "stopped at step " << stopped;
 }
 
 TEST_F(CliTrain, ADamagedMetricsFileIsRefusedOnResumeNamingTheLine) {
@@ -215,8 +284,7 @@ TEST_F(CliTrain, ATimeBudgetStopSaysHowToContinue) {
   auto r = run_cli(train_args(out, 100000, "--set train.eval_every=0") + " --time-budget 0.2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("time budget of 0.2 s reached at step"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("continue with `blockscribe train --resume " + out + "`"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("continue with `blockscribe train --resume " + out + "`"), std::string::npos)
       << r.err;
   EXPECT_TRUE(std::filesystem::exists(out + "/state.safetensors"));
 }

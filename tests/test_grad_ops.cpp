@@ -1,10 +1,10 @@
 // Every backward op, on its own, against central finite differences of its forward op, per
 // output tensor and element by element (the tensors are small): matmul (dx, dw), RMSNorm (dx,
 // dw), RoPE (its backward is the rotation by the negative angle), attention (dq, dk, dv, dbeta,
-// with a block mask and the recency bias), SwiGLU (dgu) and the fused softmax cross-entropy
-// (dlogits). Each check runs for the scalar reference table and the optimised CPU table, each
-// against its own forward. The loss is L = Σ r ⊙ y for a fixed random r, so dy = r; L is summed
-// in double. A wrong term gives errors of order the gradient itself, far above the tolerance.
+// with a block mask and the recency bias), SwiGLU (dgu), the fused softmax cross-entropy
+// (dlogits) and its soft-target form for distillation (softmax_kl). Each check runs for the
+// scalar reference table and the optimised CPU table, each against its own forward. The loss is
+// L = Σ r ⊙ y for a fixed random r, so dy = r; L is summed in double. A wrong term gives errors of order the gradient itself, far above the tolerance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -180,6 +180,39 @@ TEST_P(GradOpsTest, SoftmaxCrossEntropy) {
   EXPECT_EQ(nll[2], 0.f);
   for (int v = 0; v < V; ++v) EXPECT_EQ(d[2 * V + v], 0.f);
   expect_gradient("dlogits", logits, d, loss);
+}
+
+TEST_P(GradOpsTest, SoftmaxKlAgainstSoftTargets) {
+  const int T = 3, V = 6;
+  std::vector<float> logits = randn(T * V, 16, 1.5f), kl(T);
+  // Target rows: a spread distribution, one with zeros, a one-hot (KL = cross-entropy then).
+  std::vector<float> p = {0.1f, 0.2f, 0.3f, 0.15f, 0.15f, 0.1f,  //
+                          0.f,  0.5f, 0.f,  0.25f, 0.25f, 0.f,   //
+                          0.f,  0.f,  1.f,  0.f,   0.f,   0.f};
+  std::vector<float> weights = {1.f, 0.5f, 2.f};
+  auto loss = [&] {
+    std::vector<float> l = logits;
+    t().grad->softmax_kl(l.data(), kl.data(), p.data(), weights.data(), T, V);
+    double s = 0;
+    for (int i = 0; i < T; ++i) s += double(weights[i]) * kl[i];
+    return s;
+  };
+  std::vector<float> d = logits;
+  t().grad->softmax_kl(d.data(), kl.data(), p.data(), weights.data(), T, V);
+  expect_gradient("dlogits", logits, d, loss);
+  loss();  // kl of the unperturbed logits again (the checks above left the last perturbation's)
+  // KL by hand for the one-hot row: −ln q(2); and KL >= 0 everywhere.
+  double mx = logits[2 * V], z = 0;
+  for (int v = 0; v < V; ++v) mx = std::max(mx, double(logits[2 * V + v]));
+  for (int v = 0; v < V; ++v) z += std::exp(logits[2 * V + v] - mx);
+  EXPECT_NEAR(kl[2], std::log(z) + mx - logits[2 * V + 2], 1e-5);
+  for (float k : kl) EXPECT_GE(k, -1e-6f);
+  // The target itself as the logits: KL = 0 and no gradient.
+  std::vector<float> self(V), kl1(1), w1 = {1.f};
+  for (int v = 0; v < V; ++v) self[v] = std::log(p[v]);
+  t().grad->softmax_kl(self.data(), kl1.data(), p.data(), w1.data(), 1, V);
+  EXPECT_NEAR(kl1[0], 0.f, 1e-5);
+  for (float g : self) EXPECT_NEAR(g, 0.f, 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tables, GradOpsTest, ::testing::Values("ref", "cpu"));

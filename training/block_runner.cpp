@@ -104,6 +104,7 @@ Stage BlockRunner::run(std::vector<DocState>& docs, const std::vector<BlockJob>&
         p.weights.push_back(job.scale / t);
       }
       st.masked_tokens += int64_t(where.size());
+      if (soft_) soft_(p, t, rng);
       seqs.push_back(std::move(p));
       st.seqs.push_back(std::move(info));
     }

@@ -14,6 +14,7 @@
 // Loss of a masked pass = weight · Σ_masked −log p(x_i) with weight = scale / t (scale carries
 // the 1/(L·blocks) normalisation).
 #pragma once
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -86,6 +87,12 @@ class BlockRunner {
   void set_use_headers(bool on) { headers_ = on; }
   // true: each stage's pass keeps the raw logits of its loss rows (PackedPass::logits).
   void set_keep_logits(bool on) { keep_logits_ = on; }
+  // Called for every masked pass before the stage runs, with the pass (its spec, loss rows in
+  // block order, target ids, weights scale / t), its masking rate t and the stage's generator:
+  // it may replace the targets by target distributions (PassSeq::soft) and the weights.
+  // Distillation sets one (training/distill.h).
+  using SoftTargets = std::function<void(PassSeq& p, float t, std::mt19937_64& rng)>;
+  void set_soft_targets(SoftTargets f) { soft_ = std::move(f); }
 
  private:
   const Model& m_;
@@ -95,6 +102,7 @@ class BlockRunner {
   int mem_blocks_ = -1;  // < 0: model.max_memory_blocks
   bool headers_ = true;
   bool keep_logits_ = false;
+  SoftTargets soft_;
 };
 
 }  // namespace bs

@@ -33,6 +33,8 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
     const PassSeq& q = seqs_[s];
     BS_CHECK(q.loss_rows.size() == q.targets.size() && q.targets.size() == q.weights.size(),
              "packed pass", "loss rows, targets and weights must have the same length");
+    BS_CHECK(q.soft.empty() || q.soft.size() == q.loss_rows.size() * size_t(V), "packed pass",
+             "soft targets must be (loss rows, V)");
     row0_[s] = R_;
     mem_off_[s] = mem_rows * C;
     sum_off_[s] = sum_rows * C;
@@ -129,8 +131,25 @@ double PackedPass::forward(std::vector<PassSeq> seqs) {
   nll_.resize(NL);
   if (NL > 0) {
     ops_.matmul(dlogits_.data(), hl_.data(), m_.lm_head, NL, C, V, false);
-    if (keep_logits_) logits_ = dlogits_;  // softmax_xent turns them into dlogits in place
-    g_.softmax_xent(dlogits_.data(), nll_.data(), loss_tgt_.data(), loss_w_.data(), NL, V);
+    if (keep_logits_) logits_ = dlogits_;  // the loss ops turn them into dlogits in place
+    // Hard targets (cross-entropy) in one call; with soft ones (KL, distillation) sequence by
+    // sequence.
+    bool any_soft = false;
+    for (const PassSeq& q : seqs_) any_soft = any_soft || !q.soft.empty();
+    if (!any_soft) {
+      g_.softmax_xent(dlogits_.data(), nll_.data(), loss_tgt_.data(), loss_w_.data(), NL, V);
+    } else {
+      size_t r0 = 0;
+      for (const PassSeq& q : seqs_) {
+        const int n = int(q.loss_rows.size());
+        float* lg = dlogits_.data() + r0 * V;
+        if (n > 0 && q.soft.empty())
+          g_.softmax_xent(lg, nll_.data() + r0, loss_tgt_.data() + r0, loss_w_.data() + r0, n, V);
+        else if (n > 0)
+          g_.softmax_kl(lg, nll_.data() + r0, q.soft.data(), loss_w_.data() + r0, n, V);
+        r0 += size_t(n);
+      }
+    }
   }
   double loss = 0;
   for (int i = 0; i < NL; ++i) loss += double(loss_w_[i]) * nll_[i];

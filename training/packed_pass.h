@@ -23,6 +23,9 @@ struct PassSeq {
   std::vector<int> loss_rows;  // rows (within the sequence) that carry a loss
   std::vector<int> targets;    // (loss_rows) target token ids
   std::vector<float> weights;  // (loss_rows) loss weight of each row, e.g. 1/(t·L·batch)
+  // (loss_rows, V) target distributions instead of target ids (distillation: the loss of a row
+  // is then KL(target || model), and nll() reports it), or empty.
+  std::vector<float> soft;
 };
 
 class PackedPass {

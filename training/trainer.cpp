@@ -12,6 +12,7 @@
 #include "core/format.h"
 #include "kernels/backward.h"
 #include "corpus/shard.h"
+#include "training/distill.h"
 #include "training/masking.h"
 
 namespace bs {
@@ -101,6 +102,19 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
   return t;
 }
 
+Trainer::~Trainer() = default;
+
+void Trainer::set_distill(std::unique_ptr<Model> teacher, int student_steps,
+                          std::string teacher_hash) {
+  BS_CHECK(teacher && teacher->config().vocab == cfg_.model.vocab &&
+               teacher->num_params() == model_->num_params() &&
+               teacher->config().block == cfg_.model.block,
+           "distillation", "the teacher must have the student's [model]");
+  teacher_ = std::move(teacher);
+  distill_ = std::make_unique<DistillTargets>(*teacher_, student_steps);
+  teacher_hash_ = std::move(teacher_hash);
+}
+
 Trainer::Window Trainer::sample_window(std::mt19937_64& rng) const {
   const int64_t g = int64_t(rng() % uint64_t(cum_blocks_.back()));
   const int doc =
@@ -130,6 +144,9 @@ double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tok
                             double& flops) {
   const TrainConfig& tc = cfg_.train;
   BlockRunner runner(*model_, kernels::cpu_ops(), kernels::cpu_grad_ops(), tc.full_context);
+  if (distill_)
+    runner.set_soft_targets(
+        [this](PassSeq& p, float t, std::mt19937_64& r) { distill_->fill(p, t, r); });
   std::vector<Window> wins;
   std::vector<DocState> states;
   int masked_blocks = 0;
@@ -171,7 +188,7 @@ double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tok
       j.modes = {sample_mode(rng)};
       j.scale = scale;
       j.clean = b + 1 < wins[i].count;  // the last block's summary would feed nothing
-      j.grad = true;
+      j.grad = !distill_;  // distillation trains the in-block steps, not the memory path
       jobs.push_back(std::move(j));
     }
     if (jobs.empty()) break;
@@ -223,6 +240,10 @@ void Trainer::save(const std::string& dir) const {
       {"train_tokens", std::to_string(tokens_)},
       {"train_elapsed", std::to_string(elapsed_)},
   };
+  if (distill_) {
+    meta["distill_student_steps"] = std::to_string(distill_->student_steps());
+    meta["distill_teacher_hash"] = teacher_hash_;
+  }
   save_checkpoint(dir + "/state.safetensors", cfg_, *model_, tok_, meta,
                   {{"train.adam.m", &adam_.m}, {"train.adam.v", &adam_.v}});
   save_checkpoint(dir + "/model.safetensors", cfg_, *model_, tok_, meta);

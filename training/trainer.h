@@ -40,10 +40,16 @@ struct StepStats {
   double flops = 0;    // model FLOPs of the step's passes (burn-in forward, unroll 3× forward)
 };
 
+class DistillTargets;
+
 class Trainer {
  public:
   // Fresh run: a new model initialised from cfg.model.init_seed.
   Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train);
+  // Fresh run from given weights (a distillation student starts as its teacher).
+  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
+          std::unique_ptr<Model> model);
+  ~Trainer();
   // Continues from a state checkpoint (the model and optimizer state it holds). cfg's [model]
   // must be the checkpoint's but for model.max_memory_blocks and model.header_tokens, which
   // change no parameter; a difference is refused naming the keys.
@@ -57,6 +63,13 @@ class Trainer {
   StepStats step();
   void save(const std::string& dir) const;  // state.safetensors, then model.safetensors
 
+  // Distillation mode (training/distill.h): the model being trained is a student, each masked
+  // pass's targets are the teacher's two-step distributions for a student of student_steps
+  // steps per block, and no gradient flows through the memory. teacher_hash identifies the
+  // teacher in the checkpoints (a resume must name the same one). Call before the first step.
+  void set_distill(std::unique_ptr<Model> teacher, int student_steps, std::string teacher_hash);
+  bool distilling() const { return distill_ != nullptr; }
+
   const Model& model() const { return *model_; }
   Model& model() { return *model_; }
   const Config& config() const { return cfg_; }
@@ -66,8 +79,6 @@ class Trainer {
   double elapsed() const { return elapsed_; }  // training seconds, summed over runs
 
  private:
-  Trainer(const Config& cfg, Tokenizer tok, std::vector<DocBlocks> train,
-          std::unique_ptr<Model> model);
   struct Window {
     int doc, first, burn, count;  // burn: blocks before `first` summarised without gradient
   };
@@ -82,6 +93,9 @@ class Trainer {
   std::unique_ptr<Model> model_;
   AdamW adam_;
   std::vector<float> grads_;
+  std::unique_ptr<Model> teacher_;
+  std::unique_ptr<DistillTargets> distill_;
+  std::string teacher_hash_;
   int64_t step_ = 0, tokens_ = 0;
   double elapsed_ = 0;
 };
