@@ -21,7 +21,9 @@
 //
 //   build/cpu-release/bench/bench_generate --model runs/story-small/model.safetensors
 //       [--data data/stories] [--repeats 3] [--threads 2] [--blocks 32] [--full-blocks 200]
-//       [--no-rss]
+//       [--no-rss] [--only a,f,g] [--register-blocks 16] [--prompt FILE]
+// With --data it also runs the register test: after an Austen prompt, the share of generated
+// blocks an Austen-only 4-gram prefers over a King James-only one, summary memory on and off.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -36,15 +38,15 @@
 #include "bench/quality.h"
 #include "bench/sgemm_probe.h"
 #include "blocks/generator.h"
-#include "session/session.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "kernels/packed_matmul.h"
-#include "kernels/thread_pool.h"
 #include "corpus/shard.h"
 #include "eval/evaluate.h"
 #include "eval/ngram_judge.h"
+#include "kernels/packed_matmul.h"
+#include "kernels/thread_pool.h"
+#include "session/session.h"
 
 namespace {
 
@@ -56,7 +58,14 @@ struct Args {
   int child_blocks = 0;
   int register_blocks = 16;  // blocks written after the Austen prompt per register run (0: none)
   std::string prompt;        // the register test's prompt file
+  std::string only;          // --only: the variants to run, by letter ("a,f,g"); empty: all
 };
+
+// The variant's letter: "(b-) as (b)..." -> "b-".
+std::string letter_of(const char* name) {
+  const char* e = std::strchr(name, ')');
+  return e ? std::string(name + 1, e) : std::string(name);
+}
 
 struct Run {
   double tok_s = 0, s_per_block = 0, steps_per_block = 0, gflops = 0;
@@ -113,8 +122,11 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", a.repeats, "Runs per variant (the median is reported)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  app.add_option("--threads", a.threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
-  app.add_option("--blocks", a.blocks, "Blocks per run")->check(CLI::Range(1, 1 << 20))
+  app.add_option("--threads", a.threads, "Threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--blocks", a.blocks, "Blocks per run")
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--full-blocks", a.full_blocks, "Blocks of the full-context peak-RSS run")
       ->check(CLI::Range(1, 1 << 20))
@@ -124,7 +136,11 @@ int main(int argc, char** argv) {
                  "Register test: blocks after the Austen prompt per run (0 = skip; needs --data)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
-  app.add_option("--prompt", a.prompt, "The register test's prompt (default: samples/prompts/austen.txt)");
+  app.add_option("--only", a.only,
+                 "Variants to run, by letter, comma-separated (e.g. a,f,g; default: all; (a) is "
+                 "the speed-up's base and always runs)");
+  app.add_option("--prompt", a.prompt,
+                 "The register test's prompt (default: samples/prompts/austen.txt)");
   std::vector<std::string> child;
   app.add_option("--child", child, "internal: MODE BLOCKS, report one run's peak RSS")
       ->expected(2)
@@ -174,9 +190,9 @@ int main(int argc, char** argv) {
     vs[4].name = "(e) cache + threshold 0.5";
     vs[4].o = vs[2].o, vs[4].o.sampler.threshold = 0.5f;
     // The step budget: low_confidence with 16 steps (the config's default), 8, 4 and 2.
-    const char* budget_names[4] = {"(d) cache, low_confidence 16 steps",
-                                   "(f) cache, low_confidence 8 steps", "(g) cache, low_confidence 4 steps",
-                                   "(h) cache, low_confidence 2 steps"};
+    const char* budget_names[4] = {
+        "(d) cache, low_confidence 16 steps", "(f) cache, low_confidence 8 steps",
+        "(g) cache, low_confidence 4 steps", "(h) cache, low_confidence 2 steps"};
     for (int i = 0; i < 4; ++i) {
       vs[5 + i].name = budget_names[i];
       vs[5 + i].o.steps = 16 >> i;
@@ -213,7 +229,20 @@ int main(int argc, char** argv) {
                 "entropy", "same text as (a)");
     double base = 0;
     std::vector<std::vector<int>> base_docs;  // (a)'s documents, one per repeat
+    std::set<std::string> only;
+    for (size_t i = 0; i < a.only.size();) {
+      size_t j = a.only.find(',', i);
+      if (j == std::string::npos) j = a.only.size();
+      only.insert(a.only.substr(i, j - i));
+      i = j + 1;
+    }
+    for (const std::string& l : only) {
+      bool known = false;
+      for (const Variant& v : vs) known = known || letter_of(v.name) == l;
+      if (!known) throw bs::Error("--only", "no variant (" + l + ")");
+    }
     for (Variant& v : vs) {
+      if (!only.empty() && base != 0 && !only.count(letter_of(v.name))) continue;
       std::vector<double> tps, gfs;
       Run last;
       bool same = true;
@@ -237,8 +266,8 @@ int main(int argc, char** argv) {
       if (first) base = med;
       const std::vector<int> text = bs::bench::text_tokens(last.tokens);
       const double judge_ppl = judge ? std::exp(judge->nll(text)) : NAN;
-      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %8.1f %10.4f %9.1f %8.3f %8.3f %s\n", v.name,
-                  med, L / med, last.steps_per_block, med / base, gfs[gfs.size() / 2],
+      std::printf("%-32s %9.0f %9.3f %8.1f %8.1fx %8.1f %10.4f %9.1f %8.3f %8.3f %s\n", v.name, med,
+                  L / med, last.steps_per_block, med / base, gfs[gfs.size() / 2],
                   self_nll(m, *ck.tokenizer, last.tokens), judge_ppl,
                   bs::bench::distinct2(last.tokens), bs::bench::unigram_entropy(text),
                   first  ? "-"
@@ -251,15 +280,15 @@ int main(int argc, char** argv) {
       // judged by an Austen-only and a King James-only 4-gram; the summary memory on (summary)
       // and off (window: only the last W tokens), the checkpoint's generation defaults, the
       // medians' seeds (1..repeats).
-      const std::string pf = a.prompt.empty() ? std::string(BS_SOURCE_DIR) + "/samples/prompts/austen.txt"
-                                              : a.prompt;
+      const std::string pf =
+          a.prompt.empty() ? std::string(BS_SOURCE_DIR) + "/samples/prompts/austen.txt" : a.prompt;
       const std::vector<int> prompt = ck.tokenizer->encode(bs::read_file(pf), pf);
       const bs::bench::RegisterJudges rj = bs::bench::make_register_judges(*ck.tokenizer, 50, L);
-      std::printf("register test: %d blocks after %s (%zu tokens), %s steps, %d runs; real "
-                  "Austen validation blocks the Austen judge prefers: %.3f\n",
-                  a.register_blocks, pf.c_str(), prompt.size(),
-                  std::to_string(ck.config.generate.steps).c_str(), a.repeats,
-                  rj.real_austen_share);
+      std::printf(
+          "register test: %d blocks after %s (%zu tokens), %s steps, %d runs; real "
+          "Austen validation blocks the Austen judge prefers: %.3f\n",
+          a.register_blocks, pf.c_str(), prompt.size(),
+          std::to_string(ck.config.generate.steps).c_str(), a.repeats, rj.real_austen_share);
       for (const char* mode : {"summary", "window"}) {
         double share = 0;
         for (int r = 0; r < a.repeats; ++r) {

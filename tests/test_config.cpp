@@ -121,7 +121,7 @@ TEST(Config, TomlRoundTrip) {
 }
 
 TEST(Config, SampleConfigsAreValid) {
-  for (const char* name : {"tiny", "story-small", "report-small"}) {
+  for (const char* name : {"tiny", "story-small", "story-small-distill", "report-small"}) {
     Config c =
         bs::make_config(std::string(BS_SOURCE_DIR) + "/samples/configs/" + name + ".toml", {});
     EXPECT_GT(c.model.d, 0) << name;
