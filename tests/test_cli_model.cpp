@@ -1,15 +1,17 @@
-// The program's model commands (init, info, forward) end to end, including every bad input:
-// one clear message naming the thing, a non-zero exit code, and existing files left untouched.
+// The program's model commands (init, info, forward, convert) end to end, including every bad
+// input: one clear message naming the thing, a non-zero exit code, and existing files left
+// untouched.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/checkpoint.h"
 #include "core/fileio.h"
 #include "core/model.h"
-#include "text/tokenizer.h"
 #include "tests/testutil.h"
+#include "text/tokenizer.h"
 
 namespace {
 
@@ -125,6 +127,51 @@ TEST_F(CliModel, ForwardJsonAndRawLogitsCheckFromOutside) {
   EXPECT_EQ(row, total.at("masked").get<int64_t>());
 }
 
+// convert: F16 weights at about half the size, each within F16's rounding of the original, a
+// generation default changed with --set, and every bad request refused with no file written.
+TEST_F(CliModel, ConvertWritesHalfWeightsAndChangesOnlyGenerationDefaults) {
+  bs::test::TempDir t;
+  const std::string m = dir->str("m.safetensors"), h = t.str("h.safetensors");
+  auto r = run_cli("convert -m " + m + " -o " + h +
+                   " --weights f16 --set generate.repeat_penalty=1.1 --set generate.top_p=0.9");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto full = std::filesystem::file_size(m), half = std::filesystem::file_size(h);
+  EXPECT_LT(double(half), 0.6 * double(full)) << full << " -> " << half;
+  const bs::Checkpoint a = bs::load_checkpoint(m), b = bs::load_checkpoint(h);
+  EXPECT_FLOAT_EQ(b.config.generate.repeat_penalty, 1.1f);
+  EXPECT_FLOAT_EQ(b.config.generate.top_p, 0.9f);
+  EXPECT_EQ(b.config.generate.steps, a.config.generate.steps);
+  EXPECT_TRUE(b.config.differences(a.config, "model").empty());
+  ASSERT_EQ(a.model->params.size(), b.model->params.size());
+  for (size_t i = 0; i < a.model->params.size(); ++i)
+    ASSERT_NEAR(b.model->params[i], a.model->params[i], 1e-3 * std::abs(a.model->params[i]) + 1e-7)
+        << "parameter " << i;
+  auto info = run_cli("info " + h);
+  EXPECT_NE(info.out.find("repeat_penalty = 1.1"), std::string::npos) << info.out;
+
+  const std::string before = bs::read_file(h);
+  struct Case {
+    std::string args, must_contain;
+  } cases[] = {
+      {"convert -m " + m + " -o " + h, "h.safetensors: already exists (use --force to overwrite)"},
+      {"convert -m " + m + " -o " + t.str("x.safetensors") + " --set model.d=64",
+       "--set: 'model.d=64': convert changes only generate.* keys"},
+      {"convert -m " + m + " -o " + t.str("x.safetensors") + " --set generate.top_p=2",
+       "generate.top_p"},
+      {"convert -m " + m + " -o " + t.str("x.safetensors") + " --weights f8", "f8"},
+      {"convert -m " + t.str("none.safetensors") + " -o " + t.str("x.safetensors"),
+       "none.safetensors: file not found"},
+      {"convert -m " + h + " -o " + h + " --force", "is the checkpoint being read"},
+  };
+  for (const auto& c : cases) {
+    auto e = run_cli(c.args);
+    EXPECT_NE(e.exit_code, 0) << c.args;
+    EXPECT_NE(e.err.find(c.must_contain), std::string::npos) << c.args << "\n" << e.err;
+  }
+  EXPECT_EQ(bs::read_file(h), before);
+  EXPECT_FALSE(std::filesystem::exists(t.path() / "x.safetensors"));
+}
+
 TEST_F(CliModel, InitRefusesToOverwrite) {
   std::string before = bs::read_file(dir->str("m.safetensors"));
   auto r = run_cli("init --config " + cfg + " --tokenizer " + dir->str("tok.model") + " --out " +
@@ -166,7 +213,8 @@ TEST_F(CliModel, BadInputsGiveOneClearMessage) {
        "bad.txt: invalid UTF-8 at byte 3"},
       {"forward --model " + m + " --prompt-file " + t.str("empty.txt"), "empty.txt: is empty"},
       {"forward --model " + m + " --prompt hi --mask-rate 0", "--mask-rate: 0 is not in (0, 1]"},
-      {"forward --model " + m + " --prompt hi --mask-rate nan", "--mask-rate: 'nan' is not a finite"},
+      {"forward --model " + m + " --prompt hi --mask-rate nan",
+       "--mask-rate: 'nan' is not a finite"},
       {"forward --model " + m + " --prompt hi --memory most", "memory mode 'most': unknown"},
       {"forward --model " + m, "give --prompt or --prompt-file"},
       {"forward --model " + t.str("cut.safetensors") + " --prompt hi", "cut.safetensors"},
