@@ -8,6 +8,8 @@
 //   (b-) (b) with per-call BLAS products instead of the weights packed once (the kernel A/B)
 //   (b2) (b) with the AVX2 micro-kernel where the CPU has AVX-512 (the same text)
 //   (r)  one token per step in a random order: the masked-diffusion ancestral sampler
+//   (i)  the checkpoint's [generate] defaults; (j), (k) 4 steps with repeat penalty 1.1 and 1.3;
+//   (l)  4 steps with top-p 0.9 (the defaults are chosen from these)
 // Each reports tokens/s, seconds per block, steps per block and three quality figures of the
 // text it wrote: its NLL bound under the same model (summary mode, 16 masking rates per block;
 // lower = text the model finds more probable, which rewards repetition), the perplexity of an
@@ -175,7 +177,7 @@ int main(int argc, char** argv) {
       bs::GenOptions o;
       bool avx2 = false;  // the AVX2 micro-kernel even where AVX-512 is present
     };
-    std::vector<Variant> vs(12);
+    std::vector<Variant> vs(16);
     vs[0].name = "(a) naive, 1 token/step";
     vs[0].o.prefix_cache = false, vs[0].o.steps = L;
     vs[1].name = "(b) prefix cache, 1 token/step";
@@ -207,6 +209,16 @@ int main(int argc, char** argv) {
     vs[11].o = vs[1].o, vs[11].avx2 = true;
     vs[10].name = "(r) cache, random order, 1/step";
     vs[10].o = vs[1].o, vs[10].o.sampler.strategy = bs::Strategy::random;
+    // The generation defaults: the checkpoint's own [generate], then repetition control and
+    // nucleus sampling at 4 steps (what the defaults are chosen from).
+    vs[12].name = "(i) the checkpoint's defaults";
+    vs[12].o = bs::options_from_config(ck.config.generate);
+    vs[13].name = "(j) 4 steps, repeat penalty 1.1";
+    vs[13].o = vs[7].o, vs[13].o.sampler.repeat_penalty = 1.1f;
+    vs[14].name = "(k) 4 steps, repeat penalty 1.3";
+    vs[14].o = vs[7].o, vs[14].o.sampler.repeat_penalty = 1.3f;
+    vs[15].name = "(l) 4 steps, top-p 0.9";
+    vs[15].o = vs[7].o, vs[15].o.sampler.top_p = 0.9f;
 
     bs::bench::Judge jd;
     if (!a.data.empty()) jd = bs::bench::make_judge(a.data, *ck.tokenizer, size_t(a.blocks) * L);

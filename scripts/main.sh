@@ -9,8 +9,8 @@
 # shipped model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "main.sh: building blockscribe (release; about 4 minutes on 2 cores)" >&2
-scripts/build.sh cpu-release
+echo "main.sh: building the blockscribe program (release; a few minutes on 2 cores)" >&2
+scripts/build.sh cpu-release blockscribe
 bin=build/cpu-release/cli/blockscribe
 threads="$(nproc)"
 model=models/story-small/model.safetensors

@@ -21,7 +21,7 @@ for arg in "$@"; do
     *) echo "train.sh: unknown argument '$arg' (only --install)" >&2; exit 2 ;;
   esac
 done
-scripts/build.sh cpu-release
+scripts/build.sh cpu-release blockscribe
 bin=build/cpu-release/cli/blockscribe
 threads="$(nproc)"
 budget=()
