@@ -1,4 +1,5 @@
-// Inference forward pass over one context, with a per-layer key/value cache.
+// Inference forward pass over one context, with a per-layer key/value cache: the inference mode
+// of the transformer (core/transformer.h), which holds the layer itself.
 //
 // The context is a list of T rows; each row is a memory vector, a token, or a summary slot.
 // Visibility is given per row as a key limit (row i sees keys [0, key_limit[i])), which is all
@@ -12,41 +13,10 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/transformer.h"
 #include "kernels/kernels.h"
-#include "kernels/packed_matmul.h"
 
 namespace bs {
-
-struct SeqSpec {
-  int T = 0;                       // rows in the context
-  int n_mem = 0;                   // rows [0, n_mem) are memory vectors
-  const float* mem = nullptr;      // (n_mem, C)
-  std::vector<int> tokens;         // (T) token ids; only read for token rows
-  int slot_begin = 0;              // rows [slot_begin, T) are the K summary slots (== T: none)
-  std::vector<int> pos;            // (T) RoPE positions
-  std::vector<int> key_limit;      // (T) keys visible to each row
-  std::vector<float> key_bias;     // (T) recency value r_j per key row, or empty
-  int bias_from = 0;               // rows >= bias_from get beta_h * key_bias[j]
-  int out_begin = 0, out_end = 0;  // rows that get logits (the block X)
-  // With select_outputs, only the rows out_begin + outputs[j] (outputs increasing) get logits,
-  // and the last layer finishes only those rows and the Σ rows after its key/value products: no
-  // other row's output is read there (a denoising step needs the open positions, a commit pass
-  // only Σ). Every row's keys and values are still computed, so the cache stays whole.
-  bool select_outputs = false;
-  std::vector<int> outputs;
-};
-
-// The model's weight matrices packed once for kernels::packed_matmul (kernels/packed_matmul.h):
-// faster than per-call BLAS when a call has few rows, as every denoising step does. A copy of
-// the weights (~ the model's size); valid while the model's parameters do not change.
-struct PackedWeights {
-  struct Layer {
-    kernels::PackedMatrix wqkv, wo, w13, w2;
-  };
-  std::vector<Layer> layers;
-  kernels::PackedMatrix lm_head, sum_proj;
-  static std::shared_ptr<const PackedWeights> pack(const Model& m);
-};
 
 // Per-run scratch and cache. Owned by the caller; reused across calls to avoid allocation.
 class ForwardContext {
@@ -58,7 +28,7 @@ class ForwardContext {
   // Use packed weights (from PackedWeights::pack of this model) for every product, or the ops'
   // matmul when null. Clears the cache: rows computed one way are not mixed with the other.
   void set_packed(std::shared_ptr<const PackedWeights> p) {
-    packed_ = std::move(p);
+    tf_.set_packed(std::move(p));
     cached_ = 0;
   }
 
@@ -70,7 +40,7 @@ class ForwardContext {
   const std::vector<float>& summary() const { return summary_; }
   // Model FLOPs of every call so far, for the benchmarks: 2·rows·in·out per weight product and
   // 4·C per visible query–key pair (scores and the weighted sum of values).
-  double flops() const { return flops_; }
+  double flops() const { return tf_.product_flops() + attn_flops_; }
 
  private:
   void reserve(int T, int n);
@@ -78,17 +48,14 @@ class ForwardContext {
   // outputs, then Σ) to the front of qkv_ and x_ and points `a` at their key limits. Returns
   // their number.
   int keep_outputs(const SeqSpec& s, int first_row, kernels::AttnArgs& a);
-  // y(n, N) (+)= x(n, C) · wᵀ with the packed copy when set, else ops_.matmul on the raw weights.
-  void product(float* y, const float* x, const float* w, const kernels::PackedMatrix* pw, int n,
-               int C, int N, bool accumulate);
   const Model& m_;
   const kernels::Ops& ops_;
-  std::shared_ptr<const PackedWeights> packed_;
+  Transformer tf_;
   int cached_ = 0;
-  double flops_ = 0;
+  double attn_flops_ = 0;
   int cap_rows_ = 0;
   std::vector<std::vector<float>> kc_, vc_;  // per layer (cap_rows, C): roped keys, values
-  std::vector<float> x_, h_, qkv_, att_, gu_, act_, beta_;
+  std::vector<float> x_, h_, qkv_, att_, gu_, act_, beta_;  // scratch, as LayerActs names them
   std::vector<int> keep_, keep_limit_;  // keep_outputs: local rows kept, their key limits
   std::vector<float> logits_, summary_;
 };

@@ -1,6 +1,7 @@
 // One training pass over several sequences stacked row-wise ("packed"), with saved activations
-// and a hand-written backward. Every matmul, norm and FFN runs over all rows at once (R rows in
-// total); attention runs per sequence, since each sequence has its own mask.
+// and a hand-written backward: the training mode of the transformer (core/transformer.h, which
+// holds the layer, forward and backward). Every matmul, norm and FFN runs over all rows at once (R
+// rows in total); attention runs per sequence, since each sequence has its own mask.
 //
 // A sequence is one context [M | E | W | X̃] (masked pass) or [M | E | W | X | Σ] (clean pass)
 // from blocks/layout.h. Losses sit on chosen X rows; clean passes output their Σ summary (K, C).
@@ -13,6 +14,7 @@
 
 #include "core/forward.h"
 #include "core/model.h"
+#include "core/transformer.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
 
@@ -58,13 +60,15 @@ class PackedPass {
   double flops() const { return fwd_flops_ * (backward_done_ ? 3.0 : 1.0); }
 
  private:
-  struct LayerActs {
-    std::vector<float> xin, rstd1, h1, qkv, att, xmid, rstd2, h2, gu, act;
-    std::vector<std::vector<float>> probs;  // per sequence (H, T_s, T_s)
-  };
+  // Carves the arena for R packed rows of the sequences in seqs_: every layer's LayerActs and
+  // its per-sequence attention probabilities (H, T_s, T_s), one allocation reused across calls.
+  void carve(int R);
   const Model& m_;
   const kernels::Ops& ops_;
   const kernels::GradOps& g_;
+  Transformer tf_;
+  std::vector<float> arena_;
+  std::vector<std::vector<float*>> probs_;  // [layer][sequence] into arena_
   std::vector<PassSeq> seqs_;
   std::vector<int> row0_;                  // first packed row of each sequence
   std::vector<size_t> mem_off_, sum_off_;  // offsets into dmem_ / summary_
