@@ -7,9 +7,8 @@
 #include "blocks/layout.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "text/utf8.h"
 #include "text/sentences.h"
-
+#include "text/utf8.h"
 
 namespace bs {
 
@@ -46,7 +45,7 @@ Generator::Generator(const Model& m, const Tokenizer& tok, GenOptions o)
     throw Error("tokenizer", "has " + std::to_string(tok_.vocab_size()) +
                                  " pieces but the model's vocabulary is " +
                                  std::to_string(m_.config().vocab));
-  if (o_.packed_weights) packed_ = PackedWeights::pack(m_);
+  if (o_.packed_weights && backend().packs_weights) packed_ = PackedWeights::pack(m_);
 }
 
 std::vector<int> Generator::encode_template(std::string_view text, const std::string& what) const {
@@ -67,7 +66,7 @@ std::vector<int> Generator::encode_template(std::string_view text, const std::st
 
 std::unique_ptr<Document> Generator::start(std::span<const int> prompt) const {
   const ModelConfig& c = m_.config();
-  std::unique_ptr<Document> d(new Document(m_, ops()));
+  std::unique_ptr<Document> d(new Document(m_, *backend().ops));
   d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   d->queue_.push_back(Tokenizer::kBos);
@@ -88,7 +87,7 @@ std::unique_ptr<Document> Generator::restore(std::vector<int> committed,
   BS_CHECK(committed.size() % L == 0, "session", "committed tokens are not whole blocks");
   BS_CHECK(start_queue.empty() || start_queue[0] == Tokenizer::kBos, "session",
            "the saved queue does not start with <s>");
-  std::unique_ptr<Document> d(new Document(m_, ops()));
+  std::unique_ptr<Document> d(new Document(m_, *backend().ops));
   d->fc_.set_packed(packed_);
   d->mem_ = std::make_unique<SummaryMemory>(c.max_memory_blocks, c.summary_slots, c.d);
   for (const auto& s : summaries) {
@@ -200,7 +199,7 @@ bool Generator::next_block(Document& d, Block& out, const StepCallback& cb) cons
     ctx.mem_rows = d.mem_->rows();
   }
   if (o_.memory == ContextMode::summary) ctx.header = d.header_;  // dropped with the memory, as
-  ctx.block = x;                                                // memory dropout trains it
+  ctx.block = x;                                                  // memory dropout trains it
 
   // Positions past the token limit hold </s> from the start: the block is written knowing that
   // the document ends there (a template's end, a token budget), as training documents end.

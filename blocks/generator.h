@@ -25,11 +25,12 @@
 
 #include "blocks/layout.h"
 #include "blocks/sampler.h"
-#include "text/text_stream.h"
+#include "blocks/summary_memory.h"
 #include "core/forward.h"
 #include "core/model.h"
+#include "kernels/backend.h"
+#include "text/text_stream.h"
 #include "text/tokenizer.h"
-#include "blocks/summary_memory.h"
 
 namespace bs {
 
@@ -40,12 +41,13 @@ struct GenOptions {
   bool prefix_cache = true;  // false: recompute the whole context at every step (naive)
   ContextMode memory = ContextMode::summary;
   int full_context = 0;  // ContextMode::full: earlier raw tokens kept (0 = all of them)
-  // Products with weights packed once (core/forward.h PackedWeights; a copy of the weights in
-  // memory) instead of per-call BLAS, which re-packs them at every step. false: for comparison.
+  // Products with weights packed once (core/transformer.h PackedWeights; a copy of the weights
+  // in memory) instead of per-call BLAS, which re-packs them at every step, where the backend
+  // packs weights. false: for comparison.
   bool packed_weights = true;
-  // The ops every pass runs on (null: kernels::cpu_ops()). Not a setting a session stores: any
-  // backend writes the same document to float rounding.
-  const kernels::Ops* ops = nullptr;
+  // The backend every pass runs on (null: kernels::cpu_backend()). Not a setting a session
+  // stores: any backend writes the same document to float rounding.
+  const kernels::Backend* backend = nullptr;
 };
 
 // The options of a config's [generate] section (validated), with the memory mode given; a seed
@@ -54,13 +56,13 @@ GenOptions options_from_config(const GenerateConfig& g, ContextMode memory = Con
 
 // One committed block: what streams out, what a session stores, what resume reads back.
 struct Block {
-  int index = 0;            // block number in the document (0 holds <s>)
-  std::vector<int> tokens;  // (L) the committed block; </s> padding after the end of document
-  std::string text;         // UTF-8 text this block adds to the document (may be empty)
-  int generated = 0;        // positions the sampler filled (0 for a prompt-only block)
-  int steps = 0;            // denoising steps used
-  double seconds = 0;       // wall time of the block, commit included
-  bool end = false;         // the document ended in this block (</s>)
+  int index = 0;               // block number in the document (0 holds <s>)
+  std::vector<int> tokens;     // (L) the committed block; </s> padding after the end of document
+  std::string text;            // UTF-8 text this block adds to the document (may be empty)
+  int generated = 0;           // positions the sampler filled (0 for a prompt-only block)
+  int steps = 0;               // denoising steps used
+  double seconds = 0;          // wall time of the block, commit included
+  bool end = false;            // the document ended in this block (</s>)
   std::vector<float> summary;  // (K·C) its memory vectors; empty unless the memory mode is summary
 };
 
@@ -143,7 +145,9 @@ class Generator {
   bool next_block(Document& d, Block& out, const StepCallback& cb = {}) const;
 
  private:
-  const kernels::Ops& ops() const { return o_.ops ? *o_.ops : kernels::cpu_ops(); }
+  const kernels::Backend& backend() const {
+    return o_.backend ? *o_.backend : kernels::cpu_backend();
+  }
   // Fills the open positions of x (kMask) by denoising; returns the steps used, or -1 on abort.
   int denoise(Document& d, const BlockContext& ctx, std::vector<int>& x, int block,
               const StepCallback& cb) const;

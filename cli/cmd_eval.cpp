@@ -16,7 +16,7 @@ namespace bs::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, data, split = "val", memory = "summary";
+  std::string model, data, split = "val", memory = "summary", device = "cpu";
   int samples = 4, max_blocks = 0, memory_blocks = -1;
   uint64_t seed = 7;
   bool json = false, no_header = false;
@@ -64,6 +64,7 @@ void run_eval(const EvalArgs& a) {
     o.full_context = ck.config.train.full_context;
     o.memory_blocks = a.memory_blocks;
     o.headers = md.headers;
+    o.backend = &device_backend(a.device);
     EvalResult r = evaluate(*ck.model, docs, o, [&](int64_t done, int64_t total) {
       if (tty)
         std::fprintf(stderr, "\reval %s: %lld/%lld blocks ", md.name.c_str(), (long long)done,
@@ -136,6 +137,7 @@ void add_eval_command(CLI::App& app) {
                 "Summary mode without the entity/timeline header E (models with "
                 "model.header_tokens > 0), to measure what it adds");
   sub->add_flag("--json", a->json, "One JSON object per mode on stdout");
+  add_device_option(sub, a->device);
   sub->callback([a] { run_eval(*a); });
 }
 

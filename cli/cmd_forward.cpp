@@ -24,7 +24,7 @@ namespace bs::cli {
 namespace {
 
 struct ForwardArgs {
-  std::string model, prompt, prompt_file, memory = "summary", dump;
+  std::string model, prompt, prompt_file, memory = "summary", dump, device = "cpu";
   float mask_rate = 0.5f;
   int full_context = 512;
   uint64_t seed = 1;
@@ -33,6 +33,7 @@ struct ForwardArgs {
 
 void run_forward(const ForwardArgs& a) {
   const ContextMode mode = parse_context_mode(a.memory);
+  const kernels::Backend& be = device_backend(a.device);
   if (!(a.mask_rate > 0.f && a.mask_rate <= 1.f))
     throw UsageError("--mask-rate", shortest(a.mask_rate) + " is not in (0, 1]");
   Checkpoint ck = load_checkpoint(a.model);
@@ -45,7 +46,7 @@ void run_forward(const ForwardArgs& a) {
   const std::vector<int> ids = tok.encode(text, what);
   const DocBlocks doc = cut_blocks(std::span<const int>(ids), c.block, tok, c.header_tokens);
 
-  BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), a.full_context);
+  BlockRunner runner(m, be, a.full_context);
   runner.set_keep_logits(true);
   std::vector<DocState> st(1);
   st[0].doc = &doc;
@@ -84,18 +85,12 @@ void run_forward(const ForwardArgs& a) {
     for (double x : nll) sum += x;
     const double bound = s.block_bound[0];
     if (a.json) {
-      nlohmann::json j = {{"type", "block"},
-                          {"block", b},
-                          {"tokens", clean},
-                          {"sentence", doc.sent(b)},
-                          {"header", doc.header(b)},
-                          {"masked", where},
-                          {"targets", targets},
-                          {"nll", nll},
-                          {"nll_sum", sum},
-                          {"argmax", fill},
-                          {"bound", bound},
-                          {"logits_row", row}};
+      nlohmann::json j = {{"type", "block"},         {"block", b},
+                          {"tokens", clean},         {"sentence", doc.sent(b)},
+                          {"header", doc.header(b)}, {"masked", where},
+                          {"targets", targets},      {"nll", nll},
+                          {"nll_sum", sum},          {"argmax", fill},
+                          {"bound", bound},          {"logits_row", row}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%-6d %-7zu %-10.4f %-8.3f %-10.4f\n", b, where.size(),
@@ -160,6 +155,7 @@ void add_forward_command(CLI::App& app) {
   sub->add_flag("--json", a->json, "JSON lines: one object per block, then the total");
   sub->add_option("--dump-logits", a->dump, "Write the raw logits of the masked positions here");
   sub->add_flag("--show", a->show, "Print the model's fill of the masked positions");
+  add_device_option(sub, a->device);
   sub->callback([=] {
     if (a->prompt.empty() && a->prompt_file.empty())
       throw UsageError("forward", "give --prompt or --prompt-file");

@@ -20,7 +20,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, prompt_file, tmpl, tmpl_file, strategy, memory = "summary";
-  std::string session, plan;
+  std::string session, plan, device = "cpu";
   ConfigArgs cfg;
   int blocks = 0, steps = 0, top_k = 0, full_context = 0, repeat_last_n = 0;
   int64_t max_tokens = 0, max_new_tokens = 0;
@@ -43,7 +43,8 @@ void describe_defaults(const GenerateArgs& a, const GenerateConfig& g, const std
                             d("blocks", std::to_string(g.blocks)));
   a.max_tokens_opt->description("Document length limit in tokens, the prompt included; 0 = none" +
                                 d("max_tokens", std::to_string(g.max_tokens)));
-  a.steps_opt->description("Denoising steps per block at most" + d("steps", std::to_string(g.steps)));
+  a.steps_opt->description("Denoising steps per block at most" +
+                           d("steps", std::to_string(g.steps)));
   a.strategy_opt->description(
       "Which positions to unmask each step: low_confidence | margin | entropy | random | "
       "threshold" +
@@ -126,6 +127,7 @@ void run_generate(const GenerateArgs& a) {
   o.prefix_cache = !a.no_cache;
   o.full_context = a.full_context;
   o.sampler.allow_eos = !a.no_eos;
+  o.backend = &device_backend(a.device);
   Generator gen(*ck.model, *ck.tokenizer, o);
 
   // The opening text: a prompt (kept) or a template ("<mask>" = one position to fill).
@@ -181,12 +183,12 @@ void run_generate(const GenerateArgs& a) {
   std::fflush(stdout);
   const PrintResult r = print_blocks(*session, blocks, a.json);
   if (r.interrupted) {
-    std::fprintf(stderr, "generate: interrupted; the document up to block %d is above%s\n",
-                 session->blocks() - 1,
-                 session->store() ? (" and in " + a.session + " (blockscribe resume --session " +
-                                     a.session + ")")
-                                        .c_str()
-                                  : "");
+    std::fprintf(
+        stderr, "generate: interrupted; the document up to block %d is above%s\n",
+        session->blocks() - 1,
+        session->store()
+            ? (" and in " + a.session + " (blockscribe resume --session " + a.session + ")").c_str()
+            : "");
     throw ExitCode{128 + r.interrupted};
   }
 }
@@ -215,8 +217,7 @@ void add_generate_command(CLI::App& app) {
   a->prompt_file_opt->excludes(a->tmpl_opt)->excludes(a->tmpl_file_opt);
   a->tmpl_opt->excludes(a->tmpl_file_opt);
   a->blocks_opt = sub->add_option("--blocks", a->blocks)->check(IntRange(0, 1 << 20));
-  a->max_tokens_opt =
-      sub->add_option("--max-tokens", a->max_tokens)->check(IntRange(0, INT_MAX));
+  a->max_tokens_opt = sub->add_option("--max-tokens", a->max_tokens)->check(IntRange(0, INT_MAX));
   a->max_new_opt = sub->add_option("-n,--max-new-tokens", a->max_new_tokens,
                                    "New tokens to write after the prompt")
                        ->check(IntRange(0, INT_MAX));
@@ -251,6 +252,7 @@ void add_generate_command(CLI::App& app) {
   sub->add_option("--plan", a->plan,
                   "TOML plan declaring characters, places and facts before generation");
   a->cfg.add_to(sub);
+  add_device_option(sub, a->device);
   sub->callback([a] { run_generate(*a); });
 }
 

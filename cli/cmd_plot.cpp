@@ -63,10 +63,10 @@ void run_plot(const PlotArgs& a) {
     }
   }
   const std::string title =
-      !a.title.empty() ? a.title
-                       : "Loss curves: " + (a.metrics.size() == 1 ? a.metrics[0]
-                                                                  : std::to_string(a.metrics.size()) +
-                                                                        " runs");
+      !a.title.empty()
+          ? a.title
+          : "Loss curves: " +
+                (a.metrics.size() == 1 ? a.metrics[0] : std::to_string(a.metrics.size()) + " runs");
   write_file_atomic(a.out, loss_svg(curves, title, a.x == "tokens" ? "tokens seen" : "step"));
   std::fprintf(stderr, "plot: wrote %s\n", a.out.c_str());
 }

@@ -15,7 +15,7 @@ namespace bs::cli {
 namespace {
 
 struct ResumeArgs {
-  std::string session, model;
+  std::string session, model, device = "cpu";
   int blocks = 0;
   bool json = false, force = false;
   CLI::Option* blocks_opt = nullptr;
@@ -29,7 +29,9 @@ void run_resume(const ResumeArgs& a) {
   const std::string model_path = a.model.empty() ? meta.model_path : a.model;
   Checkpoint ck = load_checkpoint(model_path);
   const std::string model_hash = ck.metadata.count("data_hash") ? ck.metadata.at("data_hash") : "";
-  Generator gen(*ck.model, *ck.tokenizer, meta.options);
+  GenOptions o = meta.options;  // the session's settings; the device is this run's choice
+  o.backend = &device_backend(a.device);
+  Generator gen(*ck.model, *ck.tokenizer, o);
   auto session = Session::resume(gen, std::move(store), model_hash, a.force);
   if (!session->warning().empty())
     std::fprintf(stderr, "resume: warning: %s\n", session->warning().c_str());
@@ -40,8 +42,9 @@ void run_resume(const ResumeArgs& a) {
   }
   const int blocks = a.blocks_opt->count() ? a.blocks : session->default_blocks();
   if (blocks == 0 && meta.token_limit == 0)
-    throw UsageError("--blocks", "not given, and the session has neither a default block count "
-                                 "nor a token budget: nothing would stop it");
+    throw UsageError("--blocks",
+                     "not given, and the session has neither a default block count "
+                     "nor a token budget: nothing would stop it");
   if (a.json) {
     std::printf("%s\n", json_header(*session, "resume").c_str());
     std::fflush(stdout);
@@ -72,6 +75,7 @@ void add_resume_command(CLI::App& app) {
   sub->add_flag("--json", a->json,
                 "JSON lines on stdout: a header (session, model, settings), then one object per "
                 "block");
+  add_device_option(sub, a->device);
   sub->callback([a] { run_resume(*a); });
 }
 

@@ -9,8 +9,8 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "text/tokenizer.h"
 #include "corpus/sources.h"
+#include "text/tokenizer.h"
 
 namespace bs::cli {
 namespace {

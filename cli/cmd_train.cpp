@@ -37,7 +37,8 @@ struct TrainArgs {
   std::string resume_dir;  // --resume DIR (empty: train.out of the config)
   CLI::Option* resume = nullptr;
   double time_budget = 0;
-  std::string teacher;    // --teacher CKPT: distil a student of that teacher
+  std::string teacher;  // --teacher CKPT: distil a student of that teacher
+  std::string device = "cpu";
   int student_steps = 0;  // --student-steps S
 };
 
@@ -109,6 +110,7 @@ Config run_config(const TrainArgs& a, std::optional<Checkpoint>& state,
 
 void run_train(const TrainArgs& a) {
   keep_freed_memory();  // each step reuses the last step's buffers (core/heap.h)
+  const kernels::Backend& be = device_backend(a.device);
   std::optional<Checkpoint> saved, teacher;
   Config cfg = run_config(a, saved, teacher);
   const TrainConfig& tc = cfg.train;
@@ -208,6 +210,7 @@ void run_train(const TrainArgs& a) {
     }
     write_file_atomic(metrics, "");
   }
+  tr->set_backend(be);
   if (teacher) {
     tr->set_distill(std::move(teacher->model), student_steps, teacher_hash);
     std::fprintf(stderr, "train: distilling %s for %d steps per block\n", a.teacher.c_str(),
@@ -266,7 +269,7 @@ void run_train(const TrainArgs& a) {
       if (tc.eval_every > 0 && (s.step % tc.eval_every == 0 || s.step == tc.steps)) {
         if (out.has_status()) out.status(std::string(line) + "  (evaluating)");
         const auto e0 = std::chrono::steady_clock::now();
-        const double v = validation_nll(tr->model(), val, tc);
+        const double v = validation_nll(tr->model(), val, tc, be);
         eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
         if (std::isfinite(v)) {
           write_metric({{"step", s.step}, {"val_nll", v}, {"tokens", tr->tokens_seen()}});
@@ -327,6 +330,7 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--time-budget", a->time_budget,
                   "Stop (with a checkpoint) after this many seconds of training")
       ->check(NumberRange(0, 1e12));
+  add_device_option(sub, a->device);
   sub->callback([a] { run_train(*a); });
 }
 

@@ -1,13 +1,13 @@
 #include "cli/common.h"
 
-#include "core/format.h"
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <csignal>
+
+#include "core/format.h"
 
 namespace bs::cli {
 
@@ -39,8 +39,8 @@ CLI::Validator NumberRange(double lo, double hi) {
       [lo, hi](std::string& s) -> std::string {
         double v = 0;
         const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() ||
-            !std::isfinite(v) || v < lo || v > hi)
+        if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v) ||
+            v < lo || v > hi)
           return "'" + s + "' is not a number in [" + shortest(lo) + ", " + shortest(hi) + "]";
         return "";
       },
@@ -84,5 +84,30 @@ SignalGuard::~SignalGuard() {
 }
 
 int SignalGuard::caught() { return g_signal; }
+
+void add_device_option(CLI::App* sub, std::string& device) {
+  std::string names;
+  for (const std::string& n : kernels::backend_names()) names += (names.empty() ? "" : " | ") + n;
+  // Checked while parsing, so a device this build lacks stops the command before it reads a file.
+  const CLI::Validator known(
+      [](std::string& s) -> std::string {
+        try {
+          kernels::backend_named(s);
+          return "";
+        } catch (const Error& e) {
+          return e.problem();
+        }
+      },
+      "DEVICE");
+  sub->add_option(
+         "--device", device,
+         "Where the model runs: " + names + " (ref: the scalar reference ops, for checking)")
+      ->check(known)
+      ->capture_default_str();
+}
+
+const kernels::Backend& device_backend(const std::string& device) {
+  return kernels::backend_named(device);
+}
 
 }  // namespace bs::cli

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "kernels/backend.h"
 
 namespace bs::cli {
 
@@ -42,6 +43,12 @@ struct ConfigArgs {
   void add_to(CLI::App* sub);  // --config F, --set a.b=v (repeatable)
   Config load() const;         // defaults <- file <- overrides, validated
 };
+
+// --device on the commands that run the model (train, eval, generate, resume, forward): the
+// backend every pass runs on (kernels/backend.h), default cpu. A device this build lacks is a
+// usage error naming the devices it has.
+void add_device_option(CLI::App* sub, std::string& device);
+const kernels::Backend& device_backend(const std::string& device);
 
 // True when stderr is a terminal (progress bars only then).
 bool stderr_is_tty();

@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 bool same_terminal(int a, int b) {
-  struct stat sa {}, sb {};
+  struct stat sa = {}, sb = {};
   return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_rdev == sb.st_rdev &&
          sa.st_ino == sb.st_ino;
 }
@@ -42,8 +42,7 @@ UChar32 decode(std::string_view s, size_t i, size_t len) {
 StreamOutput::StreamOutput(bool text_on_stdout) {
   stdout_tty_ = ::isatty(1) == 1;
   if (::isatty(2) != 1) return;
-  mode_ = text_on_stdout && stdout_tty_ && same_terminal(1, 2) ? Mode::below_text
-                                                                : Mode::own_line;
+  mode_ = text_on_stdout && stdout_tty_ && same_terminal(1, 2) ? Mode::below_text : Mode::own_line;
 }
 
 StreamOutput::~StreamOutput() { clear_status(); }

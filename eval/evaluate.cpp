@@ -50,7 +50,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   }
   for (int t : take) total += t;
 
-  BlockRunner runner(m, kernels::cpu_ops(), kernels::cpu_grad_ops(), o.full_context);
+  BlockRunner runner(m, o.backend ? *o.backend : kernels::cpu_backend(), o.full_context);
   runner.set_memory_blocks(o.memory_blocks);
   runner.set_use_headers(o.headers);
   std::mt19937_64 rng(o.seed);
@@ -101,9 +101,11 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
   return r;
 }
 
-double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc) {
+double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc,
+                      const kernels::Backend& be) {
   if (val.empty() || tc.eval_blocks <= 0) return NAN;
   EvalOptions o;
+  o.backend = &be;
   o.samples = tc.eval_samples;
   o.max_blocks = tc.eval_blocks;
   o.mask_eps = tc.mask_eps;

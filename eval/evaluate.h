@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "kernels/backend.h"
 #include "training/block_runner.h"
 
 namespace bs {
@@ -34,6 +35,7 @@ struct EvalOptions {
   int group = 8;           // documents run side by side (packed)
   bool headers = true;     // summary mode gets each block's header E (when the model has one)
   int memory_blocks = -1;  // summary mode keeps at most this many blocks (< 0: model's S_max)
+  const kernels::Backend* backend = nullptr;  // null: kernels::cpu_backend()
 };
 
 struct EvalResult {
@@ -60,6 +62,7 @@ EvalResult evaluate(const Model& m, const std::vector<DocBlocks>& docs, const Ev
 // The trainer's periodic validation figure: the summary-mode NLL bound over train.eval_blocks
 // blocks of val with train.eval_samples rates each (fixed seed, so runs compare); NaN when val is
 // empty or train.eval_blocks is 0.
-double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc);
+double validation_nll(const Model& m, const std::vector<DocBlocks>& val, const TrainConfig& tc,
+                      const kernels::Backend& be = kernels::cpu_backend());
 
 }  // namespace bs

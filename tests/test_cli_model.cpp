@@ -172,6 +172,44 @@ TEST_F(CliModel, ConvertWritesHalfWeightsAndChangesOnlyGenerationDefaults) {
   EXPECT_FALSE(std::filesystem::exists(t.path() / "x.safetensors"));
 }
 
+// --device is checked while the options are parsed, on every command that runs the model, so a
+// device this build lacks (cuda in a CPU-only build) or a misspelt one stops before any file is
+// read or written.
+TEST_F(CliModel, DeviceChoiceIsCheckedOnEveryCommand) {
+  bs::test::TempDir t;
+  const std::string m = dir->str("m.safetensors");
+  const std::string cmds[] = {
+      "forward --model " + m + " --prompt hi",
+      "generate --model " + m + " --prompt hi --blocks 1",
+      "eval --model " + m + " --data " + t.str("nodata"),
+      "resume --session " + t.str("nosession"),
+      "train --config " + cfg + " --set train.out=" + t.str("out"),
+  };
+  for (const std::string& c : cmds) {
+    auto bad = run_cli(c + " --device tpu");
+    EXPECT_EQ(bad.exit_code, 2) << c;
+    EXPECT_NE(bad.err.find("--device: 'tpu' is no device of this build (it has cpu, ref)"),
+              std::string::npos)
+        << c << "\n" << bad.err;
+    EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+#ifndef BLOCKSCRIBE_HAS_CUDA
+    auto cuda = run_cli(c + " --device cuda");
+    EXPECT_EQ(cuda.exit_code, 2) << c;
+    EXPECT_NE(cuda.err.find("--device: 'cuda': this build has no CUDA backend"), std::string::npos)
+        << c << "\n" << cuda.err;
+#endif
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(t.path()));
+  // The scalar reference gives the same figures as the optimised CPU ops (to the printed digits).
+  auto cpu = run_cli("forward --model " + m + " --prompt 'Elizabeth walked to Longbourn.'");
+  auto ref = run_cli("forward --model " + m +
+                     " --prompt 'Elizabeth walked to Longbourn.' --device ref");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const auto total = [](const std::string& s) { return s.substr(s.find("total:")); };
+  EXPECT_EQ(total(cpu.out), total(ref.out));
+}
+
 TEST_F(CliModel, InitRefusesToOverwrite) {
   std::string before = bs::read_file(dir->str("m.safetensors"));
   auto r = run_cli("init --config " + cfg + " --tokenizer " + dir->str("tok.model") + " --out " +

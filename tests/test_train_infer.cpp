@@ -12,14 +12,14 @@
 
 #include "blocks/layout.h"
 #include "core/config.h"
-#include "session/session.h"
-#include "tests/testutil.h"
-#include "training/block_runner.h"
-#include "training/doc_blocks.h"
 #include "core/forward.h"
 #include "core/model.h"
 #include "kernels/backward.h"
 #include "kernels/thread_pool.h"
+#include "session/session.h"
+#include "tests/testutil.h"
+#include "training/block_runner.h"
+#include "training/doc_blocks.h"
 #include "training/packed_pass.h"
 
 namespace {
@@ -125,7 +125,7 @@ class SameSummaries : public ::testing::Test {
   static const bs::Tokenizer& tok() { return bs::test::tiny_tokenizer(); }
   bs::GenOptions options() const {
     bs::GenOptions o;
-    o.ops = &bs::kernels::ref_ops();
+    o.backend = &bs::kernels::ref_backend();
     o.packed_weights = false;
     o.steps = 4;
     o.seed = 9;
@@ -133,7 +133,7 @@ class SameSummaries : public ::testing::Test {
   }
   // Training's clean passes over the document, block by block (summary mode, with headers).
   std::vector<std::vector<float>> training_summaries(const bs::DocBlocks& d) const {
-    bs::BlockRunner runner(*model, bs::kernels::ref_ops(), bs::kernels::ref_grad_ops(), 64);
+    bs::BlockRunner runner(*model, bs::kernels::ref_backend(), 64);
     std::vector<bs::DocState> st(1);
     st[0].doc = &d;
     std::mt19937_64 rng(1);
@@ -157,8 +157,8 @@ TEST_F(SameSummaries, PromptBlocksCommittedByGenerationAndTrainingsCleanPass) {
   // Text tokens laid out so that (a) "€", three byte-fallback pieces, straddles the boundary of
   // blocks 0 and 1 (document positions 15, 16, 17 with <s> at 0) and (b) sentences run across
   // the later block boundaries.
-  std::vector<int> head = tok().encode(
-      "Mr. Bennet laughed at the letter and Elizabeth said nothing at all that day");
+  std::vector<int> head =
+      tok().encode("Mr. Bennet laughed at the letter and Elizabeth said nothing at all that day");
   head.resize(size_t(L - 2));
   std::vector<int> ids = head;
   for (unsigned char c : std::string("\xE2\x82\xAC")) {

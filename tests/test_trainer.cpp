@@ -8,13 +8,13 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "text/sentences.h"
-#include "text/tokenizer.h"
+#include "eval/evaluate.h"
 #include "kernels/thread_pool.h"
 #include "tests/testutil.h"
+#include "text/sentences.h"
+#include "text/tokenizer.h"
 #include "training/adamw.h"
 #include "training/block_runner.h"
-#include "eval/evaluate.h"
 #include "training/trainer.h"
 
 namespace bs {
@@ -100,7 +100,8 @@ TEST(AdamW, MatchesTheFormulaWithClippingAndDecayMask) {
 TEST(CutBlocks, BosTextEosPaddingAndSentencesPerBlock) {
   const Tokenizer tok = tiny_tokenizer();
   // "She laughed. She said nothing." as tokens, twice: sentences cross the 6-token blocks.
-  std::vector<int> ids = tok.encode("She laughed. She said nothing. She laughed. She said nothing.");
+  std::vector<int> ids =
+      tok.encode("She laughed. She said nothing. She laughed. She said nothing.");
   const int L = 6;
   DocBlocks b = cut_blocks(std::span<const int>(ids), L, tok);
   const size_t n = ids.size() + 2;
@@ -125,7 +126,7 @@ TEST(CutBlocks, BosTextEosPaddingAndSentencesPerBlock) {
 // gradient of the later losses flows back through the clean passes.
 double unroll_loss(const Model& m, const std::vector<DocBlocks>& docs, std::vector<float>* grads,
                    ContextMode mode2 = ContextMode::summary) {
-  BlockRunner r(m, kernels::ref_ops(), kernels::ref_grad_ops(), 64);
+  BlockRunner r(m, kernels::ref_backend(), 64);
   std::vector<DocState> st(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) st[i].doc = &docs[i];
   std::mt19937_64 rng(5);

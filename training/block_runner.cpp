@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "blocks/layout.h"
-#include "text/text_stream.h"
 #include "core/error.h"
-#include "text/tokenizer.h"
 #include "memory/entities.h"
+#include "text/text_stream.h"
+#include "text/tokenizer.h"
 #include "training/masking.h"
 
 namespace bs {

@@ -20,16 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "blocks/layout.h"
 #include "core/model.h"
-#include "text/tokenizer.h"
+#include "kernels/backend.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
-#include "blocks/layout.h"
+#include "text/tokenizer.h"
 #include "training/doc_blocks.h"
 #include "training/packed_pass.h"
 
 namespace bs {
-
 
 // One document in flight: its summaries so far.
 struct DocState {
@@ -41,12 +41,12 @@ struct DocState {
 
 // What one document does in one stage.
 struct BlockJob {
-  int doc = 0;                 // index into the DocState list
-  std::vector<float> rates;    // one masked pass per rate (may be empty)
+  int doc = 0;                     // index into the DocState list
+  std::vector<float> rates;        // one masked pass per rate (may be empty)
   std::vector<ContextMode> modes;  // (rates) context of each masked pass
-  float scale = 1.f;           // loss weight factor: weight = scale / t
-  bool clean = true;           // run the clean pass (and append the summary)
-  bool grad = false;           // the summary takes part in backward
+  float scale = 1.f;               // loss weight factor: weight = scale / t
+  bool clean = true;               // run the clean pass (and append the summary)
+  bool grad = false;               // the summary takes part in backward
 };
 
 struct Stage {
@@ -70,8 +70,9 @@ struct Stage {
 
 class BlockRunner {
  public:
-  BlockRunner(const Model& m, const kernels::Ops& ops, const kernels::GradOps& g, int full_context)
-      : m_(m), ops_(ops), g_(g), full_context_(full_context) {}
+  // be: the backend every pass runs on (the caller's choice: kernels/backend.h).
+  BlockRunner(const Model& m, const kernels::Backend& be, int full_context)
+      : m_(m), ops_(*be.ops), g_(*be.grad), full_context_(full_context) {}
 
   // Runs one stage: each job's document advances by one block. rng draws the masks.
   Stage run(std::vector<DocState>& docs, const std::vector<BlockJob>& jobs, std::mt19937_64& rng,

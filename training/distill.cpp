@@ -9,11 +9,11 @@
 
 namespace bs {
 
-DistillTargets::DistillTargets(const Model& teacher, int student_steps)
-    : teacher_(teacher), steps_(student_steps), fc_(teacher, kernels::cpu_ops()) {
+DistillTargets::DistillTargets(const Model& teacher, int student_steps, const kernels::Backend& be)
+    : teacher_(teacher), steps_(student_steps), fc_(teacher, *be.ops) {
   BS_CHECK(student_steps >= 1 && student_steps <= teacher.config().block, "distillation",
            "student steps must be in 1..model.block");
-  fc_.set_packed(PackedWeights::pack(teacher));
+  if (be.packs_weights) fc_.set_packed(PackedWeights::pack(teacher));
 }
 
 void DistillTargets::fill(PassSeq& p, float t, std::mt19937_64& rng) {

@@ -20,6 +20,7 @@
 
 #include "core/forward.h"
 #include "core/model.h"
+#include "kernels/backend.h"
 #include "training/packed_pass.h"
 
 namespace bs {
@@ -28,7 +29,9 @@ class DistillTargets {
  public:
   // teacher: the same [model] as the student; student_steps: S, the steps per block the
   // student is trained for (1..L).
-  DistillTargets(const Model& teacher, int student_steps);
+  // be: the backend the teacher's passes run on.
+  DistillTargets(const Model& teacher, int student_steps,
+                 const kernels::Backend& be = kernels::cpu_backend());
 
   // Replaces p's targets by the teacher's two-step distributions and its weights (the block
   // runner's scale / t, for masking rate t) by scale·L/n. rng draws the step-A candidates.

@@ -58,7 +58,8 @@ void add_headers(DocBlocks& d, const Tokenizer& tok, int E) {
 std::vector<DocBlocks> load_blocks(const ShardReader& shard, int L, const Tokenizer& tok, int E) {
   std::vector<DocBlocks> out;
   out.reserve(shard.num_docs());
-  for (size_t i = 0; i < shard.num_docs(); ++i) out.push_back(cut_blocks(shard.doc(i).tokens, L, tok, E));
+  for (size_t i = 0; i < shard.num_docs(); ++i)
+    out.push_back(cut_blocks(shard.doc(i).tokens, L, tok, E));
   return out;
 }
 

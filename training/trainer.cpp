@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/format.h"
-#include "kernels/backward.h"
 #include "corpus/shard.h"
+#include "kernels/backward.h"
 #include "training/distill.h"
 #include "training/masking.h"
 
@@ -58,8 +58,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const Config& 
   return resume(load_checkpoint(path), path, cfg, std::move(train));
 }
 
-std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
-                                         const Config& cfg, std::vector<DocBlocks> train) {
+std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path, const Config& cfg,
+                                         std::vector<DocBlocks> train) {
   // Two model keys change no parameter: max_memory_blocks (within the trained range the
   // constructor checks) and header_tokens (E rows are token embeddings), so a run may continue
   // with a corrected memory bound, or go on to learn the entity/timeline header.
@@ -70,10 +70,12 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
   if (!diff.empty()) {
     std::string keys;
     for (const auto& d : diff)
-      keys += (keys.empty() ? "" : "; ") + d.key + " is " + d.value + ", the checkpoint's " + d.other;
-    throw Error(path, "its [model] section differs from the configuration given (resume needs "
-                      "the same model): " +
-                          keys);
+      keys +=
+          (keys.empty() ? "" : "; ") + d.key + " is " + d.value + ", the checkpoint's " + d.other;
+    throw Error(path,
+                "its [model] section differs from the configuration given (resume needs "
+                "the same model): " +
+                    keys);
   }
   auto need = [&](const std::string& k) -> const std::string& {
     auto it = ck.metadata.find(k);
@@ -91,8 +93,8 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
   BS_CHECK(model->num_params() == ck.model->num_params(), path, "parameter count differs");
   // Copied into the new buffer, not moved: the model's tensor views point into it.
   std::copy(ck.model->params.begin(), ck.model->params.end(), model->params.begin());
-  std::unique_ptr<Trainer> t(new Trainer(cfg, std::move(*ck.tokenizer), std::move(train),
-                                         std::move(model)));
+  std::unique_ptr<Trainer> t(
+      new Trainer(cfg, std::move(*ck.tokenizer), std::move(train), std::move(model)));
   t->adam_.m = std::move(m->second);
   t->adam_.v = std::move(v->second);
   t->adam_.t = parse_int(need("train_adam_t"), 0, INT64_MAX, path + " train_adam_t");
@@ -104,6 +106,12 @@ std::unique_ptr<Trainer> Trainer::resume(Checkpoint ck, const std::string& path,
 
 Trainer::~Trainer() = default;
 
+void Trainer::set_backend(const kernels::Backend& be) {
+  BS_CHECK(backend_ == &be || (!distill_ && step_ == 0), "trainer",
+           "the backend is chosen before distillation is set up and before the first step");
+  backend_ = &be;
+}
+
 void Trainer::set_distill(std::unique_ptr<Model> teacher, int student_steps,
                           std::string teacher_hash) {
   BS_CHECK(teacher && teacher->config().vocab == cfg_.model.vocab &&
@@ -111,7 +119,7 @@ void Trainer::set_distill(std::unique_ptr<Model> teacher, int student_steps,
                teacher->config().block == cfg_.model.block,
            "distillation", "the teacher must have the student's [model]");
   teacher_ = std::move(teacher);
-  distill_ = std::make_unique<DistillTargets>(*teacher_, student_steps);
+  distill_ = std::make_unique<DistillTargets>(*teacher_, student_steps, *backend_);
   teacher_hash_ = std::move(teacher_hash);
 }
 
@@ -143,7 +151,7 @@ ContextMode Trainer::sample_mode(std::mt19937_64& rng) const {
 double Trainer::micro_batch(std::mt19937_64& rng, float scale_base, int64_t& tokens,
                             double& flops) {
   const TrainConfig& tc = cfg_.train;
-  BlockRunner runner(*model_, kernels::cpu_ops(), kernels::cpu_grad_ops(), tc.full_context);
+  BlockRunner runner(*model_, *backend_, tc.full_context);
   if (distill_)
     runner.set_soft_targets(
         [this](PassSeq& p, float t, std::mt19937_64& r) { distill_->fill(p, t, r); });

@@ -24,6 +24,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
+#include "kernels/backend.h"
 #include "text/tokenizer.h"
 #include "training/adamw.h"
 #include "training/block_runner.h"
@@ -68,6 +69,10 @@ class Trainer {
   // steps per block, and no gradient flows through the memory. teacher_hash identifies the
   // teacher in the checkpoints (a resume must name the same one). Call before the first step.
   void set_distill(std::unique_ptr<Model> teacher, int student_steps, std::string teacher_hash);
+  // The backend every pass runs on (default kernels::cpu_backend()); call before set_distill
+  // and the first step.
+  void set_backend(const kernels::Backend& be);
+  const kernels::Backend& backend() const { return *backend_; }
   bool distilling() const { return distill_ != nullptr; }
 
   const Model& model() const { return *model_; }
@@ -93,6 +98,7 @@ class Trainer {
   std::unique_ptr<Model> model_;
   AdamW adam_;
   std::vector<float> grads_;
+  const kernels::Backend* backend_ = &kernels::cpu_backend();
   std::unique_ptr<Model> teacher_;
   std::unique_ptr<DistillTargets> distill_;
   std::string teacher_hash_;
