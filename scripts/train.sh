@@ -4,8 +4,8 @@
 # Ctrl-C, a crash or a time limit and it continues (a stage that is done is skipped).
 #   1. build blockscribe (release) and prepare the built-in story corpus (Austen + King James)
 #   2. train the teacher (samples/configs/story-small.toml, 4,400 steps: about 2.5 h on 2 cores)
-#   3. distil it in SDTT rounds (samples/configs/story-small-distill.toml): a student for 32
-#      steps per block learns from the teacher at 64, then 16 from 32, 8 from 16, 4 from 8
+#   3. distil it in SDTT rounds (samples/configs/story-small-distill.toml): a student for 16
+#      steps per block learns from the teacher at 32, then 8 from 16, 4 from 8
 #   4. evaluate the teacher and the last student in every memory mode (validation split)
 #   5. with --install: the last student, as F16, with its tokenizer into models/story-small/
 #      (the model card there, models/story-small/README.md, is written by hand from step 4's
@@ -49,7 +49,7 @@ stage() {
 echo "train.sh: teacher -> runs/story-small" >&2
 stage runs/story-small --config samples/configs/story-small.toml
 teacher=runs/story-small/model.safetensors
-for s in 32 16 8 4; do
+for s in 16 8 4; do
   echo "train.sh: distillation round, student for $s steps per block -> runs/story-small-s$s" >&2
   stage "runs/story-small-s$s" --teacher "$teacher" --student-steps "$s" \
     --config samples/configs/story-small-distill.toml
