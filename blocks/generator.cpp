@@ -45,7 +45,7 @@ Generator::Generator(const Model& m, const Tokenizer& tok, GenOptions o)
     throw Error("tokenizer", "has " + std::to_string(tok_.vocab_size()) +
                                  " pieces but the model's vocabulary is " +
                                  std::to_string(m_.config().vocab));
-  if (o_.packed_weights && backend().packs_weights) packed_ = PackedWeights::pack(m_);
+  if (o_.packed_weights) packed_ = PackedWeights::pack(m_, *backend().ops);
 }
 
 std::vector<int> Generator::encode_template(std::string_view text, const std::string& what) const {
@@ -117,8 +117,13 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
   SeqSpec spec = make_block_spec(c, ctx);
   const int P = spec.out_begin;
   spec.select_outputs = true;  // logits for the open positions only
-  std::vector<float> scratch;
-  std::vector<Candidate> cands;
+  // Per open position (at most the block): candidate token, q(token), score, the two uniform
+  // draws, and the positions chosen this step.
+  const size_t L = open.size();
+  std::vector<int> token(L), pick(L);
+  std::vector<float> prob(L), score(L);
+  std::vector<double> u_draw(L), u_score(L);
+  kernels::SampleScratch scratch;
   // The repetition penalty's recent text: the last repeat_last_n committed tokens and the block's
   // known tokens, marked per id (V). Ids below kNumReserved never count.
   const bool penalise = o_.sampler.repeat_penalty != 1.f;
@@ -144,16 +149,26 @@ int Generator::denoise(Document& d, const BlockContext& ctx, std::vector<int>& x
       d.fc_.forward(spec, P);  // prefix rows [0, P) reused: nothing in them sees X
     }
     const float* logits = d.fc_.logits().data();  // (open, V)
-    cands.resize(open.size());
-    for (size_t j = 0; j < open.size(); ++j)
-      cands[j] = draw_candidate(logits + j * V, V, o_.sampler, rng, scratch, recent);
-    std::vector<int> pick = choose_unmask(cands, o_.steps - step, o_.sampler);
+    const int n = int(open.size());
+    // The draws on the host in a fixed order (each position's candidate, then its random score),
+    // so every backend makes the same choices from the same logits.
+    for (int j = 0; j < n; ++j) {
+      u_draw[size_t(j)] = o_.sampler.temperature > 0.f ? uniform01(rng) : 0.0;
+      u_score[size_t(j)] = o_.sampler.strategy == Strategy::random ? uniform01(rng) : 0.0;
+    }
+    const kernels::Ops& ops = *backend().ops;
+    ops.sample_rows(token.data(), prob.data(), score.data(), logits, n, V,
+                    sample_args(o_.sampler, recent), u_draw.data(), u_score.data(), scratch);
+    const int picked =
+        ops.choose_unmask(pick.data(), score.data(), prob.data(), n, o_.steps - step,
+                          o_.sampler.strategy == Strategy::threshold ? o_.sampler.threshold : 0.f);
     std::vector<bool> taken(open.size(), false);
     int eos_at = int(x.size());
-    for (int j : pick) {
-      x[open[j]] = cands[j].token;
+    for (int i = 0; i < picked; ++i) {
+      const int j = pick[size_t(i)];
+      x[open[j]] = token[size_t(j)];
       taken[j] = true;
-      if (cands[j].token == Tokenizer::kEos) eos_at = std::min(eos_at, open[j]);
+      if (token[size_t(j)] == Tokenizer::kEos) eos_at = std::min(eos_at, open[j]);
     }
     std::vector<int> still;
     for (size_t j = 0; j < open.size(); ++j) {

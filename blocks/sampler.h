@@ -27,6 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+#include "kernels/sample_ops.h"
+
 namespace bs {
 
 enum class Strategy { low_confidence, margin, entropy, random, threshold };
@@ -35,11 +38,11 @@ const char* strategy_name(Strategy s);
 
 struct SamplerOptions {
   Strategy strategy = Strategy::low_confidence;
-  float threshold = 0.9f;   // τ in (0, 1], for Strategy::threshold
-  float temperature = 1.f;  // 0 = greedy
-  int top_k = 0;            // 0 = off
-  float top_p = 1.f;        // 1 = off
-  bool allow_eos = true;    // false: </s> is excluded too (the document runs to its budget)
+  float threshold = 0.9f;      // τ in (0, 1], for Strategy::threshold
+  float temperature = 1.f;     // 0 = greedy
+  int top_k = 0;               // 0 = off
+  float top_p = 1.f;           // 1 = off
+  bool allow_eos = true;       // false: </s> is excluded too (the document runs to its budget)
   float repeat_penalty = 1.f;  // ρ in [1, 10]: > 1 lowers tokens of the recent text (1 = off)
   int repeat_last_n = 64;      // committed tokens before the block that count as recent (>= 0)
 };
@@ -47,6 +50,9 @@ struct SamplerOptions {
 // Checks the ranges (τ in (0,1], temperature >= 0, top_k >= 0, top_p in (0,1], ρ in [1, 10],
 // repeat_last_n >= 0; NaN is out of every range); throws bs::Error.
 void validate(const SamplerOptions& o);
+
+// The backend ops' arguments for these options (kernels/sample_ops.h); recent (V, or empty).
+kernels::SampleArgs sample_args(const SamplerOptions& o, std::span<const uint8_t> recent = {});
 
 // q for one row of logits (V), as described above; written into q (V), zeros where excluded.
 // recent (V, or empty): 1 for the tokens the repetition penalty applies to.

@@ -8,17 +8,18 @@
 
 namespace bs {
 
-std::shared_ptr<const PackedWeights> PackedWeights::pack(const Model& m) {
+std::shared_ptr<const PackedWeights> PackedWeights::pack(const Model& m, const kernels::Ops& ops) {
+  if (!ops.prepare) return nullptr;
   const ModelConfig& c = m.config();
   const int C = c.d, F = c.ffn;
   auto p = std::make_shared<PackedWeights>();
   for (int l = 0; l < c.layers; ++l) {
     const LayerView& L = m.layers[l];
-    p->layers.push_back({kernels::pack_matrix(L.wqkv, 3 * C, C), kernels::pack_matrix(L.wo, C, C),
-                         kernels::pack_matrix(L.w13, 2 * F, C), kernels::pack_matrix(L.w2, C, F)});
+    p->layers.push_back({ops.prepare(L.wqkv, 3 * C, C), ops.prepare(L.wo, C, C),
+                         ops.prepare(L.w13, 2 * F, C), ops.prepare(L.w2, C, F)});
   }
-  p->lm_head = kernels::pack_matrix(m.lm_head, c.vocab, C);
-  p->sum_proj = kernels::pack_matrix(m.sum_proj, C, C);
+  p->lm_head = ops.prepare(m.lm_head, c.vocab, C);
+  p->sum_proj = ops.prepare(m.sum_proj, C, C);
   return p;
 }
 
@@ -30,31 +31,36 @@ Transformer::Transformer(const Model& m, const kernels::Ops& ops, const kernels:
   rope_base_ = c.rope_base * std::pow(c.rope_ntk, float(D) / float(D - 2));
 }
 
-void Transformer::product(float* y, const float* x, const float* w, const kernels::PackedMatrix* pw,
+void Transformer::product(float* y, const float* x, const float* w, const kernels::Prepared* pw,
                           int n, int C, int N, bool accumulate) {
   flops_ += 2.0 * n * C * N;
   if (pw)
-    kernels::packed_matmul(y, x, *pw, n, accumulate);
+    ops_.prepared_matmul(y, x, *pw, n, accumulate);
   else
     ops_.matmul(y, x, w, n, C, N, accumulate);
 }
 
 void Transformer::embed(const SeqSpec& s, int r0, int n, float* x) const {
   const int C = m_.config().d, V = m_.config().vocab;
-  for (int i = 0; i < n; ++i) {
-    const int r = r0 + i;
-    float* xr = x + size_t(i) * C;
-    if (r < s.n_mem) {
-      const float* mv = s.mem + size_t(r) * C;
-      for (int j = 0; j < C; ++j) xr[j] = mv[j] + m_.mem_type[j];
-    } else if (r >= s.slot_begin) {
-      std::memcpy(xr, m_.sum_slots + size_t(r - s.slot_begin) * C, sizeof(float) * C);
-    } else {
+  // The three kinds of rows are contiguous: memory [0, n_mem), tokens [n_mem, slot_begin),
+  // summary slots [slot_begin, T). Each part of [r0, r0 + n) is one op.
+  const int e = r0 + n;
+  const int m0 = r0, m1 = std::min(e, s.n_mem);
+  const int t0 = std::max(r0, s.n_mem), t1 = std::min(e, s.slot_begin);
+  const int s0 = std::max(r0, s.slot_begin), s1 = e;
+  if (m1 > m0) ops_.add_rows(x, s.mem + size_t(m0) * C, m_.mem_type, m1 - m0, C);
+  if (t1 > t0) {
+    for (int r = t0; r < t1; ++r) {
       const int id = s.tokens[size_t(r)];
       BS_CHECK(id >= 0 && id < V, "transformer",
                "token id " + std::to_string(id) + " outside the vocabulary");
-      std::memcpy(xr, m_.tok_emb + size_t(id) * C, sizeof(float) * C);
     }
+    ops_.gather_rows(x + size_t(t0 - r0) * C, m_.tok_emb, s.tokens.data() + t0, t1 - t0, C);
+  }
+  if (s1 > s0) {
+    std::vector<int> slot(size_t(s1 - s0));
+    for (int r = s0; r < s1; ++r) slot[size_t(r - s0)] = r - s.slot_begin;
+    ops_.gather_rows(x + size_t(s0 - r0) * C, m_.sum_slots, slot.data(), s1 - s0, C);
   }
 }
 
@@ -81,7 +87,7 @@ void Transformer::attention_in(int l, const float* x, const LayerActs& A, const 
   const int C = c.d, H = c.heads, D = c.head_dim();
   const LayerView& L = m_.layers[size_t(l)];
   const PackedWeights::Layer* P = packed_ ? &packed_->layers[size_t(l)] : nullptr;
-  if (A.xin) std::memcpy(A.xin, x, sizeof(float) * size_t(n) * C);
+  if (A.xin) ops_.copy(A.xin, x, size_t(n) * C);
   ops_.rmsnorm(A.h1, A.rstd1, x, L.attn_norm, n, C, c.norm_eps);
   product(A.qkv, A.h1, L.wqkv, P ? &P->wqkv : nullptr, n, C, 3 * C, false);
   ops_.rope(A.qkv, pos, n, H, D, 3 * C, rope_base_);      // q
@@ -94,7 +100,7 @@ void Transformer::attention_out_ffn(int l, float* x, const LayerActs& A, int m) 
   const LayerView& L = m_.layers[size_t(l)];
   const PackedWeights::Layer* P = packed_ ? &packed_->layers[size_t(l)] : nullptr;
   product(x, A.att, L.wo, P ? &P->wo : nullptr, m, C, C, true);  // x += att · woᵀ
-  if (A.xmid) std::memcpy(A.xmid, x, sizeof(float) * size_t(m) * C);
+  if (A.xmid) ops_.copy(A.xmid, x, size_t(m) * C);
   ops_.rmsnorm(A.h2, A.rstd2, x, L.ffn_norm, m, C, c.norm_eps);
   product(A.gu, A.h2, L.w13, P ? &P->w13 : nullptr, m, C, 2 * F, false);
   ops_.swiglu(A.act, A.gu, m, F);
@@ -160,8 +166,7 @@ void final_backward(const kernels::GradOps& g, const float* dy, const float* x, 
   g.matmul_backward(dh.data(), gw, dy, h, w, n, C, N, false);
   tmp.assign(size_t(n) * C, 0.f);
   g.rmsnorm_backward(tmp.data(), gnorm, dh.data(), x, norm, rstd, n, C, false);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < C; ++j) dx[size_t(rows[i]) * C + j] += tmp[size_t(i) * C + j];
+  g.scatter_add_rows(dx, tmp.data(), rows, n, C);
 }
 
 }  // namespace
@@ -185,22 +190,25 @@ void Transformer::summary_backward(const float* dsum, const float* x, const floa
 
 void Transformer::embed_backward(const SeqSpec& s, const float* dx, float* grads,
                                  float* dmem) const {
+  BS_CHECK(gops_, "transformer", "backward needs the backward ops");
   const int C = m_.config().d;
-  float* gtok = grad_of(grads, m_.tok_emb);
-  float* gtype = grad_of(grads, m_.mem_type);
-  float* gslot = grad_of(grads, m_.sum_slots);
-  for (int r = 0; r < s.T; ++r) {
-    const float* d = dx + size_t(r) * C;
-    float* dst;
-    if (r < s.n_mem) {
-      std::memcpy(dmem + size_t(r) * C, d, sizeof(float) * C);
-      dst = gtype;
-    } else if (r >= s.slot_begin) {
-      dst = gslot + size_t(r - s.slot_begin) * C;
-    } else {
-      dst = gtok + size_t(s.tokens[size_t(r)]) * C;
-    }
-    for (int j = 0; j < C; ++j) dst[j] += d[j];
+  // Memory rows: d loss / d memory vectors is dx itself; the type embedding sums them (row 0 of
+  // a one-row table, in row order). Token rows scatter into the embedding table, slot rows into
+  // the slot embeddings.
+  const int n_tok = s.slot_begin - s.n_mem, n_slot = s.T - s.slot_begin;
+  if (s.n_mem > 0) {
+    ops_.copy(dmem, dx, size_t(s.n_mem) * C);
+    const std::vector<int> zero(size_t(s.n_mem), 0);
+    gops_->scatter_add_rows(grad_of(grads, m_.mem_type), dx, zero.data(), s.n_mem, C);
+  }
+  if (n_tok > 0)
+    gops_->scatter_add_rows(grad_of(grads, m_.tok_emb), dx + size_t(s.n_mem) * C,
+                            s.tokens.data() + s.n_mem, n_tok, C);
+  if (n_slot > 0) {
+    std::vector<int> slot(static_cast<size_t>(n_slot));
+    for (int i = 0; i < n_slot; ++i) slot[size_t(i)] = i;
+    gops_->scatter_add_rows(grad_of(grads, m_.sum_slots), dx + size_t(s.slot_begin) * C,
+                            slot.data(), n_slot, C);
   }
 }
 

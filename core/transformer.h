@@ -13,10 +13,10 @@
 #pragma once
 #include <memory>
 
+#include "core/error.h"
 #include "core/model.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
-#include "kernels/packed_matmul.h"
 
 namespace bs {
 
@@ -41,16 +41,18 @@ struct SeqSpec {
   std::vector<int> outputs;
 };
 
-// The model's weight matrices packed once for kernels::packed_matmul (kernels/packed_matmul.h):
-// faster than per-call BLAS when a call has few rows, as every denoising step does. A copy of
-// the weights (~ the model's size); valid while the model's parameters do not change.
+// The model's weight matrices prepared once by a backend for its inference products (the CPU:
+// panels for kernels/packed_matmul.h, faster than per-call BLAS when a call has few rows, as
+// every denoising step does). A copy of the weights (~ the model's size); valid while the
+// model's parameters do not change.
 struct PackedWeights {
   struct Layer {
-    kernels::PackedMatrix wqkv, wo, w13, w2;
+    kernels::Prepared wqkv, wo, w13, w2;
   };
   std::vector<Layer> layers;
-  kernels::PackedMatrix lm_head, sum_proj;
-  static std::shared_ptr<const PackedWeights> pack(const Model& m);
+  kernels::Prepared lm_head, sum_proj;
+  // Null when the backend has no preparation (ops.prepare == nullptr).
+  static std::shared_ptr<const PackedWeights> pack(const Model& m, const kernels::Ops& ops);
 };
 
 // What one layer keeps for its backward pass (training mode), or its scratch (inference mode,
@@ -77,7 +79,12 @@ class Transformer {
               std::shared_ptr<const PackedWeights> packed = nullptr);
 
   const Model& model() const { return m_; }
-  void set_packed(std::shared_ptr<const PackedWeights> p) { packed_ = std::move(p); }
+  // Weights prepared by these ops (PackedWeights::pack(m, ops)), or null.
+  void set_packed(std::shared_ptr<const PackedWeights> p) {
+    BS_CHECK(!p || ops_.prepared_matmul, "transformer",
+             std::string("the ") + ops_.name + " ops have no prepared products");
+    packed_ = std::move(p);
+  }
   const kernels::Ops& ops() const { return ops_; }
   // RoPE base with NTK scaling: rope_base · rope_ntk^(D/(D−2)) (docs/MODEL.md).
   float rope_base() const { return rope_base_; }
@@ -129,9 +136,10 @@ class Transformer {
   double product_flops() const { return flops_; }
 
  private:
-  // y(n, N) (+)= x(n, C) · wᵀ with the packed copy when set, else ops_.matmul on the raw weights.
-  void product(float* y, const float* x, const float* w, const kernels::PackedMatrix* pw, int n,
-               int C, int N, bool accumulate);
+  // y(n, N) (+)= x(n, C) · wᵀ with the prepared copy when set, else ops_.matmul on the raw
+  // weights.
+  void product(float* y, const float* x, const float* w, const kernels::Prepared* pw, int n, int C,
+               int N, bool accumulate);
   float* grad_of(float* grads, const float* p) const { return grads + (p - m_.params.data()); }
   const Model& m_;
   const kernels::Ops& ops_;

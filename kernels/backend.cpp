@@ -5,12 +5,12 @@
 namespace bs::kernels {
 
 const Backend& cpu_backend() {
-  static const Backend b{"cpu", &cpu_ops(), &cpu_grad_ops(), true};
+  static const Backend b{"cpu", &cpu_ops(), &cpu_grad_ops()};
   return b;
 }
 
 const Backend& ref_backend() {
-  static const Backend b{"ref", &ref_ops(), &ref_grad_ops(), false};
+  static const Backend b{"ref", &ref_ops(), &ref_grad_ops()};
   return b;
 }
 

@@ -15,8 +15,6 @@ struct Backend {
   const char* name;
   const Ops* ops;
   const GradOps* grad;
-  // Whether inference packs the weights once for its products (kernels/packed_matmul.h).
-  bool packs_weights;
 };
 
 const Backend& cpu_backend();

@@ -5,6 +5,7 @@
 // Letters: T rows, C in-features, N out-features, H heads, D head dim, F ffn, V vocab.
 #pragma once
 #include "kernels/kernels.h"
+#include "kernels/optim_ops.h"
 
 namespace bs::kernels {
 
@@ -31,8 +32,8 @@ struct GradOps {
 
   // Softmax cross-entropy, fused: logits(T,V) is overwritten by d(Σ_i w_i·nll_i)/dlogits;
   // nll(T) receives -log p(target_i). Rows with target < 0 get zero gradient and nll 0.
-  void (*softmax_xent)(float* logits, float* nll, const int* targets, const float* weights,
-                       int T, int V);
+  void (*softmax_xent)(float* logits, float* nll, const int* targets, const float* weights, int T,
+                       int V);
 
   // Softmax against soft targets, fused (distillation): with q = softmax(logits row) and a target
   // distribution p (T,V) (rows summing to 1, zeros allowed), kl(T) receives
@@ -40,6 +41,14 @@ struct GradOps {
   // by d(Σ_i w_i·kl_i)/dlogits = w_i (q − p).
   void (*softmax_kl)(float* logits, float* kl, const float* targets, const float* weights, int T,
                      int V);
+
+  // Backward of gather_rows and of row adds: table row ids[i] += dy row i (n, C), in order of i.
+  void (*scatter_add_rows)(float* table, const float* dy, const int* ids, int n, int C);
+
+  // The optimizer (kernels/optim_ops.h): Σ g² over n gradients, and one AdamW update.
+  double (*sum_squares)(const float* g, size_t n);
+  size_t (*adamw)(float* p, float* m, float* v, float* g, const uint8_t* decay, size_t n,
+                  const AdamArgs& a);
 };
 
 const GradOps& ref_grad_ops();

@@ -8,6 +8,7 @@
 
 #include "kernels/backward.h"
 #include "kernels/fast_exp.h"
+#include "kernels/row_ops.h"
 #include "kernels/thread_pool.h"
 
 namespace bs::kernels {
@@ -199,7 +200,8 @@ void cpu_softmax_kl(float* logits, float* kl, const float* targets, const float*
       // Σ p ln p and Σ p (l − mx) before the exp overwrites the logits.
       double plogp = 0, pl = 0;
       for (int j = 0; j < V; ++j)
-        if (p[j] > 0) plogp += double(p[j]) * std::log(double(p[j])), pl += double(p[j]) * (lp[j] - mx);
+        if (p[j] > 0)
+          plogp += double(p[j]) * std::log(double(p[j])), pl += double(p[j]) * (lp[j] - mx);
       for (int j = 0; j < V; ++j) lp[j] = exp_approx(lp[j] - mx);
       const double z = fixed_sum(lp, V);
       kl[t] = float(plogp - pl + std::log(z));  // Σ p ln p − Σ p ln q, ln q = l − mx − ln z
@@ -218,7 +220,10 @@ const GradOps& cpu_grad_ops() {
                            cpu_attention_backward,
                            cpu_swiglu_backward,
                            cpu_softmax_xent,
-                           cpu_softmax_kl};
+                           cpu_softmax_kl,
+                           scatter_add_rows,
+                           cpu_sum_squares,
+                           cpu_adamw};
   return ops;
 }
 

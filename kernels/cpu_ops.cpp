@@ -27,6 +27,7 @@
 
 #include "kernels/fast_exp.h"
 #include "kernels/kernels.h"
+#include "kernels/row_ops.h"
 #include "kernels/thread_pool.h"
 
 namespace bs::kernels {
@@ -393,7 +394,9 @@ void cpu_swiglu(float* y, const float* gu, int T, int F) {
 const Ops& cpu_ops() {
   static const Ops ops = [] {
     openblas_set_num_threads(1);  // our pool does the threading; OpenBLAS threads would spin
-    return Ops{"cpu", cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, cpu_swiglu};
+    return Ops{"cpu",        cpu_matmul, cpu_rmsnorm, cpu_rope,    cpu_attention,       cpu_swiglu,
+               gather_rows,  add_rows,   copy_floats, cpu_prepare, cpu_prepared_matmul, sample_rows,
+               choose_unmask};
   }();
   return ops;
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "kernels/backward.h"
+#include "kernels/row_ops.h"
 
 namespace bs::kernels {
 namespace {
@@ -71,11 +72,13 @@ void ref_attention_backward(float* dq, float* dk, float* dv, float* dbeta, const
         for (int d = 0; d < D; ++d) s += double(go[d]) * vj[d];
         dp[j] = s;
         sum += s * P[j];
-        for (int d = 0; d < D; ++d) dv[size_t(j) * a.kv_stride + h * D + d] += float(double(P[j]) * go[d]);
+        for (int d = 0; d < D; ++d)
+          dv[size_t(j) * a.kv_stride + h * D + d] += float(double(P[j]) * go[d]);
       }
       for (int j = 0; j < lim; ++j) {
         double ds = P[j] * (dp[j] - sum);  // d loss / d logit(i,j)
-        if (dbeta && a.beta && a.key_bias && i >= a.bias_from) dbeta[h] += float(ds * a.key_bias[j]);
+        if (dbeta && a.beta && a.key_bias && i >= a.bias_from)
+          dbeta[h] += float(ds * a.key_bias[j]);
         const float* kj = k + size_t(j) * a.kv_stride + h * D;
         const float* qi = q + size_t(i) * a.q_stride + h * D;
         for (int d = 0; d < D; ++d) {
@@ -98,7 +101,8 @@ void ref_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, in
     }
 }
 
-void ref_softmax_xent(float* logits, float* nll, const int* targets, const float* weights, int T, int V) {
+void ref_softmax_xent(float* logits, float* nll, const int* targets, const float* weights, int T,
+                      int V) {
   for (int t = 0; t < T; ++t) {
     float* l = logits + size_t(t) * V;
     if (targets[t] < 0) {
@@ -139,8 +143,16 @@ void ref_softmax_kl(float* logits, float* kl, const float* targets, const float*
 }  // namespace
 
 const GradOps& ref_grad_ops() {
-  static const GradOps ops{"ref", ref_matmul_backward, ref_rmsnorm_backward, ref_attention_backward,
-                           ref_swiglu_backward, ref_softmax_xent, ref_softmax_kl};
+  static const GradOps ops{"ref",
+                           ref_matmul_backward,
+                           ref_rmsnorm_backward,
+                           ref_attention_backward,
+                           ref_swiglu_backward,
+                           ref_softmax_xent,
+                           ref_softmax_kl,
+                           scatter_add_rows,
+                           ref_sum_squares,
+                           ref_adamw};
   return ops;
 }
 

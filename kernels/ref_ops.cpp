@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/row_ops.h"
 
 namespace bs::kernels {
 namespace {
@@ -78,7 +79,8 @@ void ref_attention(float* out, float* probs, const float* q, const float* k, con
       float* oi = out + size_t(i) * a.out_stride + size_t(h) * a.D;
       for (int d = 0; d < a.D; ++d) {
         double acc = 0.0;
-        for (int j = 0; j < limit; ++j) acc += p[j] * v[size_t(j) * a.kv_stride + size_t(h) * a.D + d];
+        for (int j = 0; j < limit; ++j)
+          acc += p[j] * v[size_t(j) * a.kv_stride + size_t(h) * a.D + d];
         oi[d] = float(acc);
       }
       if (probs) {
@@ -102,7 +104,11 @@ void ref_swiglu(float* y, const float* gu, int T, int F) {
 }  // namespace
 
 const Ops& ref_ops() {
-  static const Ops ops{"ref", ref_matmul, ref_rmsnorm, ref_rope, ref_attention, ref_swiglu};
+  // No weight preparation: the reference multiplies the raw weights. Row moves and the sampler
+  // are plain scalar code already, shared with the CPU table.
+  static const Ops ops{"ref",      ref_matmul,  ref_rmsnorm,  ref_rope,    ref_attention,
+                       ref_swiglu, gather_rows, add_rows,     copy_floats, nullptr,
+                       nullptr,    sample_rows, choose_unmask};
   return ops;
 }
 

@@ -65,7 +65,7 @@ TEST(Distill, TargetsAreTheTeachersStepAAndStepBDistributions) {
     ASSERT_EQ(p.soft.size(), size_t(n) * V);
     // The teacher's step-A distributions, computed here on their own.
     bs::ForwardContext fc(teacher, bs::kernels::cpu_ops());
-    fc.set_packed(bs::PackedWeights::pack(teacher));
+    fc.set_packed(bs::PackedWeights::pack(teacher, bs::kernels::cpu_ops()));
     bs::SeqSpec spec = p.spec;
     spec.select_outputs = true, spec.outputs = open;
     fc.forward(spec);

@@ -207,14 +207,16 @@ TEST_P(ForwardVsNaive, LogitsAndSummaryMatch) {
   for (bool slots : {false, true}) {
     Mat want_logits, want_sum;
     naive_forward(m, cs, slots, want_logits, want_sum);
-    bs::ForwardContext fc(m, use_cpu ? bs::kernels::cpu_ops() : bs::kernels::ref_ops());
+    const bs::kernels::Ops& ops = use_cpu ? bs::kernels::cpu_ops() : bs::kernels::ref_ops();
+    bs::ForwardContext fc(m, ops);
     fc.forward(bs::make_block_spec(c, context_of(cs, slots)));
     EXPECT_LT(max_rel_err(fc.logits(), want_logits), 2e-5) << "slots=" << slots;
     if (slots) {
       EXPECT_LT(max_rel_err(fc.summary(), want_sum), 2e-5);
     }
-    // The same with the weights packed once (what the generator uses).
-    fc.set_packed(bs::PackedWeights::pack(m));
+    // The same with the weights packed once (what the generator uses; the reference ops have no
+    // preparation, so there this repeats the check above).
+    fc.set_packed(bs::PackedWeights::pack(m, ops));
     fc.forward(bs::make_block_spec(c, context_of(cs, slots)));
     EXPECT_LT(max_rel_err(fc.logits(), want_logits), 2e-5) << "packed, slots=" << slots;
     if (slots) {
@@ -278,7 +280,7 @@ TEST(Forward, SelectedOutputsEqualTheFullPass) {
            {std::vector<int>{0, 2, 3, 7}, std::vector<int>{5}, std::vector<int>{}}) {
         bs::ForwardContext full(m, bs::kernels::cpu_ops()), sel(m, bs::kernels::cpu_ops());
         if (packed) {
-          auto p = bs::PackedWeights::pack(m);
+          auto p = bs::PackedWeights::pack(m, bs::kernels::cpu_ops());
           full.set_packed(p);
           sel.set_packed(p);
         }

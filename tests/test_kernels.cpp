@@ -12,8 +12,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "kernels/backward.h"
 #include "kernels/kernels.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/thread_pool.h"
@@ -456,6 +458,91 @@ TEST(SwiGLU, ExtremeInputsStayFinite) {
 }
 
 // ---- thread pool -----------------------------------------------------------------------------
+
+// The row moves, hand-computed: gather, broadcast add, and the scatter-add that is their
+// backward (a repeated id sums in row order).
+TEST(RowOps, GatherAddAndScatterAddByHand) {
+  const std::vector<float> table = {0, 1, 10, 11, 20, 21};  // (3, 2)
+  const int ids[] = {2, 0, 2};
+  for (const Ops* o : {&ref(), &cpu()}) {
+    std::vector<float> y(6, -1.f);
+    o->gather_rows(y.data(), table.data(), ids, 3, 2);
+    EXPECT_EQ(y, (std::vector<float>{20, 21, 0, 1, 20, 21})) << o->name;
+    const float b[] = {0.5f, -1.f};
+    o->add_rows(y.data(), y.data(), b, 3, 2);
+    EXPECT_EQ(y, (std::vector<float>{20.5f, 20, 0.5f, 0, 20.5f, 20})) << o->name;
+    std::vector<float> z(3, 0.f);
+    o->copy(z.data(), y.data() + 1, 3);
+    EXPECT_EQ(z, (std::vector<float>{20, 0.5f, 0})) << o->name;
+  }
+  for (const GradOps* g : {&ref_grad_ops(), &cpu_grad_ops()}) {
+    std::vector<float> grad(6, 1.f);
+    const std::vector<float> dy = {1, 2, 3, 4, 5, 6};
+    g->scatter_add_rows(grad.data(), dy.data(), ids, 3, 2);
+    EXPECT_EQ(grad, (std::vector<float>{4, 5, 1, 1, 7, 9})) << g->name;
+  }
+}
+
+// The CPU's prepared products (the packed panels) against the reference's raw-weight matmul;
+// the reference prepares nothing.
+TEST(PreparedMatmul, CpuMatchesReferenceMatmul) {
+  EXPECT_EQ(ref().prepare, nullptr);
+  for (auto [T, C, N] : {std::tuple{1, 7, 5}, {13, 33, 50}, {64, 256, 768}}) {
+    auto x = randn(size_t(T) * C, 1), w = randn(size_t(N) * C, 2), y0 = randn(size_t(T) * N, 3);
+    std::vector<float> want = y0, got = y0;
+    ref().matmul(want.data(), x.data(), w.data(), T, C, N, true);
+    const Prepared p = cpu().prepare(w.data(), N, C);
+    EXPECT_EQ(p.N, N);
+    EXPECT_EQ(p.C, C);
+    cpu().prepared_matmul(got.data(), x.data(), p, T, true);
+    EXPECT_LT(nerr(got, want), 1e-6) << T << " " << C << " " << N;
+  }
+}
+
+// choose_unmask: k = ceil(n / steps_left) best scores (ties: lower index), returned in index
+// order; the threshold widens it to every prob above it.
+TEST(ChooseUnmask, TopScoresAndThresholdByHand) {
+  const float score[] = {0.1f, 0.9f, 0.5f, 0.9f, 0.2f};
+  const float prob[] = {0.95f, 0.1f, 0.96f, 0.2f, 0.3f};
+  int chosen[5];
+  for (const Ops* o : {&ref(), &cpu()}) {
+    ASSERT_EQ(o->choose_unmask(chosen, score, prob, 5, 3, 0.f), 2);  // ceil(5/3) = 2
+    EXPECT_EQ(chosen[0], 1);
+    EXPECT_EQ(chosen[1], 3);
+    ASSERT_EQ(o->choose_unmask(chosen, score, prob, 5, 1, 0.f), 5);
+    ASSERT_EQ(o->choose_unmask(chosen, score, prob, 5, 5, 0.9f), 2);  // two probs > 0.9
+    EXPECT_EQ(chosen[0], 1);  // ... but the two best scores are chosen, as the rule says
+    EXPECT_EQ(chosen[1], 3);
+    EXPECT_EQ(o->choose_unmask(chosen, score, prob, 0, 1, 0.f), 0);
+  }
+}
+
+// The optimizer ops: the threaded CPU update and sum of squares give the reference's bits
+// (element-wise arithmetic, fixed-order sums), and a non-finite update changes nothing.
+TEST(OptimOps, CpuAdamWAndSumOfSquaresAreTheReferencesBits) {
+  Threads threads(2);
+  const size_t n = 70001;  // more than one chunk of each
+  auto p = randn(n, 1), g = randn(n, 2), m = randn(n, 3, 0.1f), v = randn(n, 4, 0.1f);
+  for (float& x : v) x = x * x;
+  std::vector<uint8_t> decay(n);
+  for (size_t i = 0; i < n; ++i) decay[i] = i % 3 != 0;
+  EXPECT_EQ(cpu_grad_ops().sum_squares(g.data(), n), ref_grad_ops().sum_squares(g.data(), n));
+  AdamArgs a;
+  a.lr = 3e-4f, a.b1 = 0.9f, a.b2 = 0.95f, a.wd = 0.1f, a.eps = 1e-8f, a.c1 = 1.3f, a.c2 = 1.7f;
+  a.clip = 0.7f;
+  auto p2 = p, g2 = g, m2 = m, v2 = v;
+  EXPECT_EQ(cpu_grad_ops().adamw(p.data(), m.data(), v.data(), g.data(), decay.data(), n, a), n);
+  EXPECT_EQ(ref_grad_ops().adamw(p2.data(), m2.data(), v2.data(), g2.data(), decay.data(), n, a),
+            n);
+  EXPECT_TRUE(bit_equal(p, p2) && bit_equal(m, m2) && bit_equal(v, v2) && bit_equal(g, g2));
+  // A gradient that overflows v: nothing changes, its index comes back.
+  g[40000] = 3e38f;
+  const auto before = p;
+  for (const GradOps* o : {&cpu_grad_ops(), &ref_grad_ops()})
+    EXPECT_EQ(o->adamw(p.data(), m.data(), v.data(), g.data(), decay.data(), n, a), 40000u)
+        << o->name;
+  EXPECT_TRUE(bit_equal(p, before));
+}
 
 TEST(ThreadPool, CoversEveryIndexOnceForSmallN) {
   for (int threads : {1, 2, 3, 5}) {

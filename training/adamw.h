@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/model.h"
+#include "kernels/backward.h"
 
 namespace bs {
 
@@ -18,7 +19,8 @@ namespace bs {
 float lr_at(const TrainConfig& tc, int64_t step);
 
 // Global L2 norm of the gradient (accumulated in double, fixed order: deterministic).
-double grad_norm(const std::vector<float>& grads);
+double grad_norm(const std::vector<float>& grads,
+                 const kernels::GradOps& g = kernels::cpu_grad_ops());
 
 class AdamW {
  public:
@@ -29,8 +31,9 @@ class AdamW {
   // nothing is changed (no update, t not advanced). An update that would make a weight or a
   // moment non-finite (a learning rate far too high) changes nothing either and throws
   // bs::Error naming the tensor: a run never goes on from, or saves, a non-finite weight.
+  // The arithmetic runs on the backward ops g (kernels/optim_ops.h).
   double step(std::vector<float>& params, std::vector<float>& grads, const TrainConfig& tc,
-              float lr);
+              float lr, const kernels::GradOps& g = kernels::cpu_grad_ops());
 
   int64_t t = 0;               // updates done
   std::vector<float> m, v;     // (params) first and second moments

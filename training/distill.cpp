@@ -13,7 +13,7 @@ DistillTargets::DistillTargets(const Model& teacher, int student_steps, const ke
     : teacher_(teacher), steps_(student_steps), fc_(teacher, *be.ops) {
   BS_CHECK(student_steps >= 1 && student_steps <= teacher.config().block, "distillation",
            "student steps must be in 1..model.block");
-  if (be.packs_weights) fc_.set_packed(PackedWeights::pack(teacher));
+  fc_.set_packed(PackedWeights::pack(teacher, *be.ops));
 }
 
 void DistillTargets::fill(PassSeq& p, float t, std::mt19937_64& rng) {

@@ -6,13 +6,9 @@
 #include <span>
 #include <vector>
 
-namespace bs {
+#include "core/random.h"
 
-// Uniform double in [0, 1) from 53 random bits: fully specified (std::uniform_real_distribution
-// is not), so masks are identical across standard libraries.
-inline double uniform01(std::mt19937_64& rng) {
-  return double(rng() >> 11) * (1.0 / 9007199254740992.0);
-}
+namespace bs {
 
 // n rates in [eps, 1): stratified, t_i = eps + (1 - eps) * (perm(i) + u_i) / n, so every batch
 // covers the whole range (lower-variance loss estimate than n independent draws).

@@ -224,7 +224,7 @@ StepStats Trainer::step() {
                 "loss is " + std::to_string(loss) + " (not finite)");
   // AdamW leaves the weights untouched when the gradient norm is not finite.
   try {
-    s.grad_norm = adam_.step(model_->params, grads_, tc, lr);
+    s.grad_norm = adam_.step(model_->params, grads_, tc, lr, *backend_->grad);
   } catch (const Error& e) {
     throw Error("training step " + std::to_string(step_ + 1), e.what());
   }
