@@ -17,7 +17,9 @@ void add_info_command(CLI::App& app) {
     Checkpoint ck = load_checkpoint(*path);
     const Model& m = *ck.model;
     std::printf("checkpoint     %s\n", path->c_str());
-    for (const char* k : {"format_version", "train_step", "train_tokens", "tokenizer_hash"}) {
+    // data_hash names the weights (a model card quotes it); distill_* the distillation round.
+    for (const char* k : {"format_version", "data_hash", "train_step", "train_tokens",
+                          "tokenizer_hash", "distill_student_steps", "distill_teacher_hash"}) {
       auto it = ck.metadata.find(k);
       if (it != ck.metadata.end()) std::printf("%-14s %s\n", k, it->second.c_str());
     }

@@ -18,7 +18,7 @@ if [ ! -f "$model" ]; then
   echo "main.sh: $model: not found (a checkout without the shipped model? scripts/train.sh --install makes one)" >&2
   exit 1
 fi
-"$bin" info "$model" | sed -n '1,7p'
+"$bin" info "$model" | sed -n '1,/^max context/p'
 session=runs/story-session
 if [ -d "$session" ]; then
   echo "main.sh: continuing the story in $session (delete it to start a new one)" >&2

@@ -43,6 +43,10 @@ TEST_F(CliModel, InfoPrintsConfigParamsAndTensors) {
   EXPECT_NE(r.out.find("parameters     " + std::to_string(m.num_params())), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("layers.1.attn.wqkv.weight"), std::string::npos);
+  // The weights' hash, as a model card quotes it.
+  const bs::Checkpoint ck = bs::load_checkpoint(dir->str("m.safetensors"));
+  EXPECT_NE(r.out.find("data_hash      " + ck.metadata.at("data_hash") + "\n"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("[model]"), std::string::npos);
   // The [generate] defaults generation starts from (tiny.toml: steps = 4).
   EXPECT_NE(r.out.find("[generate]\nsteps = 4\n"), std::string::npos) << r.out;
