@@ -194,20 +194,22 @@ TEST_F(CliModel, DeviceChoiceIsCheckedOnEveryCommand) {
     EXPECT_EQ(bad.exit_code, 2) << c;
     EXPECT_NE(bad.err.find("--device: 'tpu' is no device of this build (it has cpu, ref)"),
               std::string::npos)
-        << c << "\n" << bad.err;
+        << c << "\n"
+        << bad.err;
     EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 #ifndef BLOCKSCRIBE_HAS_CUDA
     auto cuda = run_cli(c + " --device cuda");
     EXPECT_EQ(cuda.exit_code, 2) << c;
     EXPECT_NE(cuda.err.find("--device: 'cuda': this build has no CUDA backend"), std::string::npos)
-        << c << "\n" << cuda.err;
+        << c << "\n"
+        << cuda.err;
 #endif
   }
   EXPECT_TRUE(std::filesystem::is_empty(t.path()));
   // The scalar reference gives the same figures as the optimised CPU ops (to the printed digits).
   auto cpu = run_cli("forward --model " + m + " --prompt 'Elizabeth walked to Longbourn.'");
-  auto ref = run_cli("forward --model " + m +
-                     " --prompt 'Elizabeth walked to Longbourn.' --device ref");
+  auto ref =
+      run_cli("forward --model " + m + " --prompt 'Elizabeth walked to Longbourn.' --device ref");
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   const auto total = [](const std::string& s) { return s.substr(s.find("total:")); };

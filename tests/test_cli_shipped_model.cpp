@@ -50,8 +50,8 @@ TEST(ShippedModel, HalfWeightsTokenizerAndCardWithinTwentyMegabytes) {
 
 TEST(ShippedModel, WritesAfterTheAustenPrompt) {
   const std::string prompt = std::string(BS_SOURCE_DIR) + "/samples/prompts/austen.txt";
-  auto r = bs::test::run_cli("-t 2 generate -m " + (kDir / "model.safetensors").string() +
-                             " -f " + prompt + " --blocks 3 --seed 5");
+  auto r = bs::test::run_cli("-t 2 generate -m " + (kDir / "model.safetensors").string() + " -f " +
+                             prompt + " --blocks 3 --seed 5");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string head = bs::read_file(prompt);
   ASSERT_GT(r.out.size(), head.size() + 100) << r.out;

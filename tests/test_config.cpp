@@ -135,7 +135,8 @@ TEST(Config, OutOfRangeValuesAreRefusedWhereTheyAreRead) {
   struct Case {
     std::string toml, must_contain;
   } cases[] = {
-      {"[train]\nlog_every = 0\n", "c.toml:2 train.log_every: 'train.log_every' = 0 is not in [1, "},
+      {"[train]\nlog_every = 0\n",
+       "c.toml:2 train.log_every: 'train.log_every' = 0 is not in [1, "},
       {"[train]\nburn_in = 2147483647\n", "'train.burn_in' = 2147483647 is not in [0, 1024]"},
       {"[model]\nd = 1073741824\n", "'model.d' = 1073741824 is not in [2, 65536]"},
       {"[model]\nffn = 1073741824\n", "'model.ffn' = 1073741824 is not in [1, 1048576]"},
@@ -155,11 +156,13 @@ TEST(Config, OutOfRangeValuesAreRefusedWhereTheyAreRead) {
     EXPECT_NE(e.find("c.toml:"), std::string::npos) << c.toml << "\n" << e;
   }
   // The same through --set, named by the override.
-  EXPECT_NE(error_of([] { bs::make_config("", {"train.log_every=0"}); })
-                .find("--set train.log_every=0: 'train.log_every' = 0 is not in"),
+  EXPECT_NE(error_of([] {
+              bs::make_config("", {"train.log_every=0"});
+            }).find("--set train.log_every=0: 'train.log_every' = 0 is not in"),
             std::string::npos);
-  EXPECT_NE(error_of([] { bs::make_config("", {"train.out="}); }).find("train.out: must name a folder"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { bs::make_config("", {"train.out="}); }).find("train.out: must name a folder"),
+      std::string::npos);
 }
 
 TEST(Config, SizesAreCheckedInSixtyFourBitsBeforeAnythingIsAllocated) {

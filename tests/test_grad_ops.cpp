@@ -4,7 +4,8 @@
 // with a block mask and the recency bias), SwiGLU (dgu), the fused softmax cross-entropy
 // (dlogits) and its soft-target form for distillation (softmax_kl). Each check runs for the
 // scalar reference table and the optimised CPU table, each against its own forward. The loss is
-// L = Σ r ⊙ y for a fixed random r, so dy = r; L is summed in double. A wrong term gives errors of order the gradient itself, far above the tolerance.
+// L = Σ r ⊙ y for a fixed random r, so dy = r; L is summed in double. A wrong term gives errors of
+// order the gradient itself, far above the tolerance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -98,8 +99,8 @@ TEST_P(GradOpsTest, RmsNorm) {
   };
   loss();
   std::vector<float> dx(T * C), dw(C, 0.f);
-  t().grad->rmsnorm_backward(dx.data(), dw.data(), r.data(), x.data(), w.data(), rstd.data(), T,
-                             C, false);
+  t().grad->rmsnorm_backward(dx.data(), dw.data(), r.data(), x.data(), w.data(), rstd.data(), T, C,
+                             false);
   expect_gradient("dx", x, dx, loss);
   expect_gradient("dw", w, dw, loss);
 }

@@ -14,8 +14,7 @@
 namespace bs::cuda {
 
 void fail_cuda(cudaError_t e, const char* call, const char* file, int line) {
-  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call,
-              cudaGetErrorString(e));
+  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call, cudaGetErrorString(e));
 }
 
 void fail_cublas(cublasStatus_t s, const char* call, const char* file, int line) {
@@ -44,8 +43,8 @@ std::string device_description() {
   BS_CUDA_CHECK(cudaDriverGetVersion(&driver));
   return std::string(p.name) + ", compute " + std::to_string(p.major) + "." +
          std::to_string(p.minor) + ", driver " + std::to_string(driver / 1000) + "." +
-         std::to_string(driver % 1000 / 10) + ", " +
-         std::to_string(p.totalGlobalMem >> 30) + " GiB";
+         std::to_string(driver % 1000 / 10) + ", " + std::to_string(p.totalGlobalMem >> 30) +
+         " GiB";
 }
 
 void* device_alloc(size_t bytes) {
@@ -118,8 +117,8 @@ __device__ float block_max(float v) {
 void cu_matmul(float* y, const float* x, const float* w, int T, int C, int N, bool accumulate) {
   if (T <= 0 || N <= 0) return;
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
-  BS_CUBLAS_CHECK(cublasSgemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, N, T, C, &one, w, C, x, C, &beta,
-                              y, N));
+  BS_CUBLAS_CHECK(
+      cublasSgemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, N, T, C, &one, w, C, x, C, &beta, y, N));
 }
 
 // dx(T,C) (+)= dy(T,N)·w(N,C): column-major dxᵀ (C×T) = wᵀ (C×N) · dyᵀ (N×T).
@@ -129,16 +128,15 @@ void cu_matmul_backward(float* dx, float* dw, const float* dy, const float* x, c
   if (T <= 0) return;
   const float one = 1.f, bdx = accumulate_dx ? 1.f : 0.f;
   if (dx)
-    BS_CUBLAS_CHECK(cublasSgemm(blas(), CUBLAS_OP_N, CUBLAS_OP_N, C, T, N, &one, w, C, dy, N,
-                                &bdx, dx, C));
+    BS_CUBLAS_CHECK(
+        cublasSgemm(blas(), CUBLAS_OP_N, CUBLAS_OP_N, C, T, N, &one, w, C, dy, N, &bdx, dx, C));
   if (dw)
-    BS_CUBLAS_CHECK(cublasSgemm(blas(), CUBLAS_OP_N, CUBLAS_OP_T, C, N, T, &one, x, C, dy, N,
-                                &one, dw, C));
+    BS_CUBLAS_CHECK(
+        cublasSgemm(blas(), CUBLAS_OP_N, CUBLAS_OP_T, C, N, T, &one, x, C, dy, N, &one, dw, C));
 }
 
 // ---- RMSNorm: a block per row ---------------------------------------------------------------
-__global__ void k_rmsnorm(float* y, float* rstd, const float* x, const float* w, int C,
-                          float eps) {
+__global__ void k_rmsnorm(float* y, float* rstd, const float* x, const float* w, int C, float eps) {
   const int t = blockIdx.x;
   const float* xr = x + size_t(t) * C;
   float ss = 0.f;
@@ -304,8 +302,8 @@ void cu_swiglu_backward(float* dgu, const float* dy, const float* gu, int T, int
 }
 
 // ---- softmax cross-entropy: a block per row --------------------------------------------------
-__global__ void k_softmax_xent(float* logits, float* nll, const int* targets,
-                               const float* weights, int V) {
+__global__ void k_softmax_xent(float* logits, float* nll, const int* targets, const float* weights,
+                               int V) {
   const int t = blockIdx.x;
   float* row = logits + size_t(t) * V;
   const int target = targets[t];
@@ -359,8 +357,7 @@ void cu_add_rows(float* y, const float* x, const float* b, int n, int C) {
   BS_LAUNCHED();
 }
 void cu_copy(float* y, const float* x, size_t count) {
-  if (count)
-    BS_CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * count, cudaMemcpyDeviceToDevice));
+  if (count) BS_CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * count, cudaMemcpyDeviceToDevice));
 }
 // A thread per column, the rows in order: the CPU's order, so repeated ids sum the same way.
 __global__ void k_scatter_add(float* table, const float* dy, const int* ids, int n, int C) {
@@ -432,8 +429,8 @@ __global__ void k_adam_check(unsigned long long* first, const float* p, const fl
   adam_update(i, p, m, v, g, decay, a, mi, vi, pi);
   if (!isfinite(mi) || !isfinite(vi) || !isfinite(pi)) atomicMin(first, (unsigned long long)i);
 }
-__global__ void k_adam_apply(float* p, float* m, float* v, float* g, const uint8_t* decay,
-                             size_t n, kernels::AdamArgs a) {
+__global__ void k_adam_apply(float* p, float* m, float* v, float* g, const uint8_t* decay, size_t n,
+                             kernels::AdamArgs a) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float mi, vi, pi;
@@ -461,9 +458,18 @@ size_t cu_adamw(float* p, float* m, float* v, float* g, const uint8_t* decay, si
 }  // namespace
 
 const kernels::Ops& cuda_ops() {
-  static const kernels::Ops ops{"cuda",        cu_matmul,      cu_rmsnorm,     cu_rope,
-                                cu_attention,  cu_swiglu,      cu_gather_rows, cu_add_rows,
-                                cu_copy,       nullptr,        nullptr,        cu_sample_rows,
+  static const kernels::Ops ops{"cuda",
+                                cu_matmul,
+                                cu_rmsnorm,
+                                cu_rope,
+                                cu_attention,
+                                cu_swiglu,
+                                cu_gather_rows,
+                                cu_add_rows,
+                                cu_copy,
+                                nullptr,
+                                nullptr,
+                                cu_sample_rows,
                                 kernels::choose_unmask};
   return ops;
 }
